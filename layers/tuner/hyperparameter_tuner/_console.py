@@ -1,0 +1,123 @@
+"""Terminal rendering for the CLI: the live progress bar and the leaderboard table (rich)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from .records import Experiment, ExperimentStatus, Run
+from .results import RunResult, leaderboard_rows
+
+__all__ = ["RunProgress", "print_leaderboard", "print_summary"]
+
+
+class _CountsColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        failed = int(task.fields.get("failed", 0))
+        done = int(task.completed) - failed
+        remaining = int((task.total or 0) - task.completed)
+        reused = int(task.fields.get("reused", 0))
+        text = Text(f"{done} done", style="green")
+        text.append(" / ")
+        text.append(f"{failed} failed", style="red" if failed else "dim")
+        text.append(f" / {remaining} remaining")
+        if reused:
+            text.append(f" ({reused} reused)", style="dim")
+        return text
+
+
+class RunProgress:
+    """A live progress bar fed with finished experiments: done / failed / remaining, elapsed, ETA."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]tuning"), BarColumn(), _CountsColumn(), TextColumn("elapsed"), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self._task: Any = None
+        self._failed = 0
+
+    def __enter__(self) -> RunProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def start(self, total: int, reused: int) -> None:
+        """Begin the bar for ``total`` experiments, ``reused`` of which need no training."""
+        self._task = self._progress.add_task("tuning", total=total, failed=0, reused=reused)
+
+    def advance(self, experiment: Experiment) -> None:
+        """Count one finished experiment."""
+        if experiment.status is ExperimentStatus.FAILED:
+            self._failed += 1
+        self._progress.update(self._task, advance=1, failed=self._failed)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(", ", "="))[1:-1].replace('"', "")
+    return str(value)
+
+
+def print_leaderboard(console: Console, run: Run, experiments: list[Experiment], limit: int | None = None) -> None:
+    """Print the leaderboard: rank, trainer, params, every metric on the performance split, status, fit time."""
+    rows = leaderboard_rows(run, experiments)
+    if not rows:
+        console.print("no experiments")
+        return
+    rank_column = next(iter(rows[0]))
+    split = rank_column.removeprefix("rank_").removesuffix(f"_{run.perf_metric}")
+    metrics = list(run.config.get("metrics", [run.perf_metric]))
+    table = Table(title=f"run {run.run_id}: {run.status.value} — best {run.perf_metric} ({run.direction}) on {split}")
+    table.add_column("rank", justify="right")
+    table.add_column("trainer")
+    table.add_column("params", overflow="fold")
+    for metric in metrics:
+        table.add_column(metric + (" *" if metric == run.perf_metric else ""), justify="right")
+    table.add_column("status")
+    table.add_column("fit s", justify="right")
+    shown = rows if limit is None else rows[:limit]
+    for row in shown:
+        status = row["status"] + (" (reused)" if row["reused"] else "")
+        style = "bold green" if row["experiment_id"] == run.winner else ("red" if row["status"] == "FAILED" else None)
+        table.add_row(
+            _fmt(row[rank_column]), row["algo"], _fmt(row["params"]),
+            *[_fmt(row.get(f"{split}_{metric}")) for metric in metrics],
+            status if row["error"] is None else f"{status}: {row['error'][:80]}", _fmt(row["fit_time"]),
+            style=style,
+        )
+    console.print(table)
+    if limit is not None and len(rows) > limit:
+        console.print(f"... {len(rows) - limit} more (hpt leaderboard {run.run_id} --csv FILE for all)")
+
+
+def print_summary(console: Console, result: RunResult) -> None:
+    """One closing paragraph: winner, counts, where the model is."""
+    counts = result.counts
+    console.print(
+        f"{result.run.total} experiments: {counts['SUCCEEDED']} succeeded, {counts['FAILED']} failed, "
+        f"{counts['reused']} reused"
+    )
+    winner = result.winner
+    if winner is None:
+        console.print(f"[red]run FAILED[/red]: {result.run.reason}")
+        return
+    value = winner.metrics.get(result.run.perf_metric)
+    console.print(
+        f"[bold green]winner[/bold green] {winner.experiment_id}: {winner.algo}({_fmt(winner.params)}) "
+        f"{result.run.perf_metric}={_fmt(value)}"
+    )
+    if winner.artifact is not None:
+        console.print(f"model: {winner.artifact.uri}  sha256={winner.artifact.sha256[:16]}…")

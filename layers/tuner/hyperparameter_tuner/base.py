@@ -1,0 +1,388 @@
+"""``BaseHyperparameterTuner``: the spec's component. It owns the grid, ids, training, saving, tracking and
+winner selection; a concrete tuner decides *where* experiments run by implementing :meth:`run_experiment`.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
+from .data import SplitData, load_split
+from .errors import ConfigError, TunerError
+from .grid import ParamSpec, expand_grid
+from .metrics import score_estimator
+from .ports import MetadataTracker, MetricsTracker, ResourceVersionControl
+from .records import (
+    Experiment,
+    ExperimentSpec,
+    ExperimentStatus,
+    ModelVersion,
+    Run,
+    RunStatus,
+    content_id,
+    utcnow,
+)
+from .trainers import get_trainer_class, trainer_info
+
+__all__ = ["BaseHyperparameterTuner"]
+
+_COMPONENTS = {
+    "metadata_tracker": MetadataTracker,
+    "resource_version_control": ResourceVersionControl,
+    "metrics_tracker": MetricsTracker,
+}
+
+
+def derive_random_state(seed: int, algo: str, params: Mapping[str, Any], trainer_config: Mapping[str, Any]) -> int:
+    """A ``random_state`` that depends only on the candidate and the seed, never on workers or order.
+
+    Examples
+    --------
+    >>> derive_random_state(0, "SVC", {"C": 1}, {}) == derive_random_state(0, "SVC", {"C": 1}, {})
+    True
+    """
+    return int(content_id("random_state", seed, algo, dict(params), dict(trainer_config)), 16) % (2**31 - 1)
+
+
+class BaseHyperparameterTuner(ABC):
+    """Run a grid of (model trainer x parameter combination) experiments and name the winner.
+
+    Parameters
+    ----------
+    metadata_tracker : MetadataTracker
+        Records runs, model versions and experiments.
+    resource_version_control : ResourceVersionControl
+        Stores model artifacts with their SHA-256.
+    metrics_tracker : MetricsTracker
+        Records every metric of every experiment.
+    training_params : dict
+        ``{trainer: {param: [values]}}`` (or a list of such dicts per trainer). Trainers are scikit-learn
+        estimator classes or names, public ``sklearn.`` paths, or trainers registered with ``register_trainer``.
+    metrics : list of str
+        scikit-learn scorer names to record.
+    perf_metric : str
+        The metric, one of ``metrics``, that decides the winner.
+    **options
+        Other :class:`~hyperparameter_tuner.config.TuningConfig` fields: ``direction``, ``target``,
+        ``trainer_config``, ``max_concurrency``, ``max_failure_ratio``, ``seed``, ``name``.
+
+    Raises
+    ------
+    ConfigError
+        When a component is missing or of the wrong type, or the configuration is invalid; the message names it.
+    """
+
+    def __init__(
+        self,
+        metadata_tracker: MetadataTracker | None = None,
+        resource_version_control: ResourceVersionControl | None = None,
+        metrics_tracker: MetricsTracker | None = None,
+        training_params: Mapping[Any, ParamSpec] | None = None,
+        metrics: list[str] | None = None,
+        perf_metric: str | None = None,
+        *,
+        config: TuningConfig | None = None,
+        max_experiments: int = DEFAULT_MAX_EXPERIMENTS,
+        **options: Any,
+    ) -> None:
+        components = {
+            "metadata_tracker": metadata_tracker,
+            "resource_version_control": resource_version_control,
+            "metrics_tracker": metrics_tracker,
+        }
+        for name, port in _COMPONENTS.items():
+            value = components[name]
+            if value is None:
+                raise ConfigError(f"{name} is required")
+            if not isinstance(value, port):
+                raise ConfigError(f"{name} must be a {port.__name__}, got {type(value).__name__}")
+        self.metadata_tracker: MetadataTracker = components["metadata_tracker"]  # type: ignore[assignment]
+        self.resource_version_control: ResourceVersionControl = components[
+            "resource_version_control"
+        ]  # type: ignore[assignment]
+        self.metrics_tracker: MetricsTracker = components["metrics_tracker"]  # type: ignore[assignment]
+        if config is None:
+            config = build_config(training_params, metrics, perf_metric, options)
+        elif training_params is not None or metrics is not None or perf_metric is not None or options:
+            raise ConfigError("pass either config= or training_params/metrics/perf_metric, not both")
+        check_grid_size(config, max_experiments)
+        self.config: TuningConfig = config
+        self.max_experiments = max_experiments
+
+    # -- the spec's interface -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def run_experiment(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run every experiment of the grid on ``data`` and return the winning model.
+
+        Parameters
+        ----------
+        data : SplitData or path
+            The output of a data splitter: a :class:`~hyperparameter_tuner.data.SplitData`, an ``.npz`` path
+            or a folder of CSV files.
+
+        Returns
+        -------
+        object
+            The best model of the run (by ``perf_metric``), loaded after its checksum was verified.
+        """
+
+    def build_model(
+        self,
+        data: SplitData,
+        model_version: ModelVersion,
+        algo: str,
+        params: dict[str, Any],
+        trainer_config: dict[str, Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[Any, Experiment]:
+        """Run one experiment: build the trainer, fit it, score every metric, and track it.
+
+        Parameters
+        ----------
+        data : SplitData
+            The split to train on (train) and score on (validation if present, and test).
+        model_version : ModelVersion
+            The version reserved by the metadata tracker for the model this builds.
+        algo : str
+            Allow-listed trainer name.
+        params : dict
+            Training parameters for this experiment.
+        trainer_config : dict, optional
+            Fixed constructor arguments of the trainer.
+        index : int, optional (keyword)
+            The experiment's grid index, recorded for ordering.
+
+        Returns
+        -------
+        model : object
+            The fitted trainer.
+        experiment : Experiment
+            The RUNNING experiment record, with scores and timings, as stored in the metadata tracker.
+        """
+        trainer_config = dict(trainer_config or {})
+        started = utcnow()
+        estimator = get_trainer_class(algo)(**trainer_config, **params)
+        tick = time.perf_counter()
+        estimator.fit(data.X_train, data.y_train)
+        fit_time = time.perf_counter() - tick
+        scores: dict[str, dict[str, float]] = {}
+        tick = time.perf_counter()
+        for split, X, y in data.scoring_splits():
+            scores[split] = score_estimator(estimator, X, y, self.config.metrics)
+        score_time = time.perf_counter() - tick
+        for split, values in scores.items():
+            self.metrics_tracker.log_metrics(model_version.run_id, model_version.experiment_id, split, values)
+        experiment = Experiment(
+            run_id=model_version.run_id, experiment_id=model_version.experiment_id, index=kwargs.get("index", -1),
+            algo=algo, params=params, trainer_config=trainer_config, data_fingerprint=data.fingerprint,
+            model_version=model_version.version, scores=scores, eval_split=data.eval_split, fit_time=fit_time,
+            score_time=score_time, started_at=started,
+        )
+        return estimator, self.metadata_tracker.put_experiment(experiment)
+
+    def save_model(self, model: Any, experiment: Experiment, params: dict[str, Any], algo: str,
+                   *args: Any, **kwargs: Any) -> Experiment:
+        """Save the model to the resource version control and mark the experiment SUCCEEDED.
+
+        Parameters
+        ----------
+        model : object
+            The fitted trainer.
+        experiment : Experiment
+            The record returned by :meth:`build_model`.
+        params : dict
+            The experiment's training parameters (kept with the artifact's key).
+        algo : str
+            The trainer name.
+
+        Returns
+        -------
+        Experiment
+            The SUCCEEDED record with its artifact reference (URI, version id, SHA-256).
+        """
+        import joblib
+
+        buffer = io.BytesIO()
+        joblib.dump(model, buffer)
+        key = f"models/{algo}/{experiment.experiment_id}.joblib"
+        artifact = self.resource_version_control.save(key, buffer.getvalue())
+        done = experiment.model_copy(
+            update={"artifact": artifact, "status": ExperimentStatus.SUCCEEDED, "finished_at": utcnow()}
+        )
+        return self.metadata_tracker.put_experiment(done)
+
+    def _build_training_grid(self, params: ParamSpec) -> list[dict[str, Any]]:
+        """Return every combination of ``params`` (``{param: [values]}``) as a list of dicts.
+
+        Examples
+        --------
+        >>> BaseHyperparameterTuner._build_training_grid(None, {"key_1": [1], "key_2": [1, 2]})
+        [{'key_1': 1, 'key_2': 1}, {'key_1': 1, 'key_2': 2}]
+        """
+        return expand_grid(params)
+
+    def _get_winning_experiment(self, exp_list: Mapping[str, float], reverse: bool = False) -> str:
+        """Return the id of the best experiment in ``{experiment_id: perf_metric_value}``.
+
+        Lower values win unless ``reverse`` is true. Ties go to the experiment listed first; NaN never wins.
+
+        Examples
+        --------
+        >>> BaseHyperparameterTuner._get_winning_experiment(None, {"a": 1, "b": 2})
+        'a'
+        >>> BaseHyperparameterTuner._get_winning_experiment(None, {"a": 1, "b": 2}, reverse=True)
+        'b'
+        """
+        candidates = {key: value for key, value in exp_list.items() if not math.isnan(value)}
+        if not candidates:
+            raise TunerError("no experiment has a value for the performance metric: there is no winner")
+        pick = max if reverse else min
+        return pick(candidates, key=candidates.__getitem__)
+
+    # -- shared machinery used by every concrete tuner -------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Import every trainer class, the scorers and joblib now (before workers fork, or at a cold start)."""
+        import joblib  # noqa: F401
+        import sklearn.metrics  # noqa: F401
+
+        for algo in self.config.training_params:
+            get_trainer_class(algo)
+
+    def load_data(self, data: SplitData | str | Path) -> SplitData:
+        """Return ``data`` as :class:`SplitData`, loading it from a path when needed."""
+        if isinstance(data, SplitData):
+            return data
+        if isinstance(data, str | Path):
+            return load_split(data, self.config.target)
+        raise ConfigError(f"data must be a SplitData or a path, got {type(data).__name__}")
+
+    def spec_at(self, index: int, data_fingerprint: str) -> ExperimentSpec:
+        """Rebuild the experiment at grid ``index`` (derived ``random_state`` and id included)."""
+        algo, params = self.config.grid()[index]
+        return self._spec(index, algo, params, data_fingerprint)
+
+    def _spec(self, index: int, algo: str, params: dict[str, Any], data_fingerprint: str) -> ExperimentSpec:
+        trainer_config = self.config.trainer_config.get(algo, {})
+        if (
+            trainer_info(algo).takes_random_state
+            and "random_state" not in params
+            and "random_state" not in trainer_config
+        ):
+            params = {**params, "random_state": derive_random_state(self.config.seed, algo, params, trainer_config)}
+        experiment_id = content_id(algo, params, trainer_config, data_fingerprint)
+        return ExperimentSpec(experiment_id=experiment_id, index=index, algo=algo, params=params,
+                              trainer_config=trainer_config, data_fingerprint=data_fingerprint)
+
+    def iter_specs(self, data_fingerprint: str, start: int = 0, stop: int | None = None) -> Iterator[ExperimentSpec]:
+        """Yield the experiments with grid index in ``[start, stop)``, in order."""
+        grid = self.config.grid()
+        stop = len(grid) if stop is None else min(stop, len(grid))
+        for index in range(start, stop):
+            algo, params = grid[index]
+            yield self._spec(index, algo, params, data_fingerprint)
+
+    def new_run(self, run_id: str, data_uri: str, data_fingerprint: str, **fields: Any) -> Run:
+        """Build (not store) the run record of this config on the given data."""
+        return Run(
+            run_id=run_id, name=self.config.name, config=self.config.model_dump(mode="json"),
+            perf_metric=self.config.perf_metric, direction=self.config.resolved_direction, data_uri=data_uri,
+            data_fingerprint=data_fingerprint, total=len(self.config.grid()), **fields,
+        )
+
+    def reuse(self, spec: ExperimentSpec, run_id: str) -> Experiment | None:
+        """Copy a SUCCEEDED record of the same experiment from an earlier run into ``run_id``, if one has every
+        metric this config asks for."""
+        previous = self.metadata_tracker.find_succeeded(spec.experiment_id)
+        if previous is None or previous.artifact is None:
+            return None
+        if previous.run_id == run_id:
+            return previous
+        if any(set(self.config.metrics) - set(values) for values in previous.scores.values()):
+            return None
+        copy = previous.model_copy(update={"run_id": run_id, "index": spec.index, "reused_from": previous.run_id})
+        return self.metadata_tracker.put_experiment(copy)
+
+    def run_one(self, data: SplitData, spec: ExperimentSpec, run_id: str) -> Experiment:
+        """Build and save one experiment; a failing fit becomes a FAILED record instead of an exception."""
+        model_version = self.metadata_tracker.create_model_version(run_id, spec.experiment_id)
+        try:
+            model, experiment = self.build_model(
+                data, model_version, spec.algo, spec.params, spec.trainer_config, index=spec.index
+            )
+            return self.save_model(model, experiment, spec.params, spec.algo)
+        except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
+            failed = Experiment.from_spec(
+                spec, run_id, status=ExperimentStatus.FAILED, model_version=model_version.version,
+                eval_split=data.eval_split, error_type=type(exc).__name__, error=_one_line(exc),
+                finished_at=utcnow(),
+            )
+            if not isinstance(exc, TunerError):
+                failed = failed.model_copy(update={"error": _one_line(exc) + _origin(exc)})
+            return self.metadata_tracker.put_experiment(failed)
+
+    def finish_run(self, run_id: str) -> Run:
+        """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED)."""
+        run = self.metadata_tracker.get_run(run_id)
+        values: dict[str, float] = {}
+        failed = total = 0
+        for experiment in self.metadata_tracker.iter_experiments(run_id):
+            total += 1
+            if experiment.status is ExperimentStatus.SUCCEEDED:
+                value = experiment.scores.get(experiment.eval_split, {}).get(run.perf_metric)
+                if value is not None:
+                    values[experiment.experiment_id] = value
+            elif experiment.status is ExperimentStatus.FAILED:
+                failed += 1
+        missing = run.total - total
+        failed += max(missing, 0)
+        ratio = failed / run.total if run.total else 1.0
+        winner: str | None = None
+        reason: str | None = None
+        try:
+            winner = self._get_winning_experiment(values, reverse=run.direction == "maximize") if values else None
+        except TunerError as exc:
+            reason = str(exc)
+        if winner is None:
+            reason = reason or f"all {run.total} experiments failed"
+            status = RunStatus.FAILED
+        elif ratio > self.config.max_failure_ratio:
+            status = RunStatus.FAILED
+            reason = (f"{failed} of {run.total} experiments failed ({ratio:.0%}), above max_failure_ratio "
+                      f"{self.config.max_failure_ratio:.0%}")
+        else:
+            status = RunStatus.SUCCEEDED
+        return self.metadata_tracker.update_run(
+            run_id, status=status, winner=winner, reason=reason, finished_at=utcnow()
+        )
+
+    def load_model(self, experiment: Experiment) -> Any:
+        """Load an experiment's model after verifying its bytes against the recorded SHA-256."""
+        import joblib
+
+        if experiment.artifact is None:
+            raise TunerError(f"experiment {experiment.experiment_id} has no saved model")
+        data = self.resource_version_control.load(experiment.artifact)  # raises IntegrityError on mismatch
+        return joblib.load(io.BytesIO(data))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:500] or type(exc).__name__
+
+
+def _origin(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" (at {Path(last.filename).name}:{last.lineno})"

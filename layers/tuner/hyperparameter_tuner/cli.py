@@ -1,0 +1,180 @@
+"""The ``hpt`` command.
+
+Exit status: 0 when a winner was chosen (or the command succeeded), 1 when the run failed, 2 for bad input
+(config, data, arguments) with one line ``error: ...`` on stderr and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .config import DEFAULT_MAX_EXPERIMENTS, check_grid_size, load_config
+from .errors import ConfigError, DataError, NotFoundError, TunerError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(TunerError):
+    """Bad command-line input: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _result_exit(status: str) -> int:
+    return EXIT_OK if status == "SUCCEEDED" else EXIT_FAILED
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ._console import RunProgress, print_leaderboard, print_summary
+    from .data import load_split
+    from .local.engine import LocalTuner
+
+    # Validate everything before the store is touched: bad input leaves nothing behind.
+    config = load_config(args.config)
+    check_grid_size(config, args.max_experiments)
+    data = load_split(args.data, config.target)
+    tuner = LocalTuner(config=config, store=args.store, jobs=args.jobs, max_experiments=args.max_experiments)
+    if args.json:
+        result = tuner.run(data)
+        _print_json(result.to_json())
+        return _result_exit(result.run.status.value)
+    out, err = Console(), Console(stderr=True)
+    err.print(f"[bold]{config.name or Path(args.config).stem}[/bold]: {len(config.grid())} experiments on "
+              f"{data.source} ({tuner.jobs} workers, store {args.store})")
+    with RunProgress(err) as bar:
+        result = tuner.run(data, progress=bar.advance, on_start=bar.start)
+    print_leaderboard(out, result.run, result.experiments, limit=args.top)
+    print_summary(out, result)
+    return _result_exit(result.run.status.value)
+
+
+def _open_existing_store(store: str) -> Any:
+    from .local.engine import open_store
+
+    if not (Path(store) / "tuner.db").is_file():
+        raise UsageError(f"--store {store}: no tuner store there (run `hpt run` first)")
+    return open_store(store)
+
+
+def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+    try:
+        with Path(path).open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()})
+    except OSError as exc:
+        raise UsageError(f"--csv {path}: cannot write ({exc.strerror})") from None
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ._console import print_leaderboard
+    from .results import RunResult, leaderboard_rows
+
+    if args.stack:
+        from .aws.client import stack_leaderboard
+
+        run, experiments = stack_leaderboard(args.stack, args.run_id, region=args.region)
+    else:
+        metadata, _, _ = _open_existing_store(args.store)
+        if args.run_id is None:
+            runs = metadata.list_runs(limit=1)
+            if not runs:
+                raise UsageError(f"--store {args.store}: no runs yet")
+            run = runs[0]
+        else:
+            run = metadata.get_run(args.run_id)
+        experiments = list(metadata.iter_experiments(run.run_id))
+    if args.csv:
+        _write_csv(args.csv, leaderboard_rows(run, experiments))
+        print(f"wrote {len(experiments)} rows to {args.csv}", file=sys.stderr)
+    if args.json:
+        _print_json(RunResult(run, experiments).to_json())
+    elif not args.csv:
+        print_leaderboard(Console(), run, experiments)
+    return EXIT_OK
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="hpt", description="Tune scikit-learn models over a grid, locally or on AWS.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the tuning locally on a process pool")
+    run.add_argument("config", help="tuning config (YAML or JSON)")
+    run.add_argument("--data", required=True, help="split data: an .npz file or a folder of CSV files")
+    run.add_argument("--store", default=".hpt", help="store directory (default: .hpt)")
+    run.add_argument("--jobs", type=_positive_int, default=None, help="worker processes (default: all cores)")
+    run.add_argument("--max-experiments", type=_positive_int, default=DEFAULT_MAX_EXPERIMENTS,
+                     help=f"refuse grids larger than this (default: {DEFAULT_MAX_EXPERIMENTS})")
+    run.add_argument("--top", type=_positive_int, default=20, help="leaderboard rows to print (default: 20)")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of progress and table")
+    run.set_defaults(handler=_cmd_run)
+
+    board = sub.add_parser("leaderboard", help="show or export a finished run")
+    board.add_argument("run_id", nargs="?", help="run id (default: the latest local run)")
+    board.add_argument("--store", default=".hpt", help="store directory (default: .hpt)")
+    board.add_argument("--stack", help="read the run from a deployed stack instead of the local store")
+    board.add_argument("--region", help="AWS region of the stack")
+    board.add_argument("--csv", help="write cv_results_-style rows to this CSV file")
+    board.add_argument("--json", action="store_true", help="print the run's JSON object")
+    board.set_defaults(handler=_cmd_leaderboard)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Commands added by other modules (the AWS ones), each a function taking the subparsers object.
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``hpt``; returns the exit status."""
+    try:
+        args = _build_parser().parse_args(argv)
+        return int(args.handler(args))
+    except (UsageError, ConfigError, DataError, NotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TunerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

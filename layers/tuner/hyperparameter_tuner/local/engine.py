@@ -1,0 +1,209 @@
+"""The local engine: a tuner that runs the grid on a process pool, on a store directory.
+
+A store is one folder: ``tuner.db`` (SQLite: runs, experiments, model versions, metrics) and ``objects/``
+(content-addressed model files). Workers are forked, so they inherit the loaded data and the tuner; each opens
+its own database connection and writes its experiments itself, exactly as a trainer Lambda does on AWS.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..base import BaseHyperparameterTuner
+from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
+from ..data import SplitData
+from ..errors import TunerError
+from ..grid import ParamSpec
+from ..records import Experiment, ExperimentSpec, RunStatus
+from ..results import RunResult
+from .files import FolderVersionControl
+from .sqlite import SQLiteDatabase, SQLiteMetadataTracker, SQLiteMetricsTracker
+
+__all__ = ["DEFAULT_STORE", "LocalTuner", "RunFailedError", "open_store"]
+
+DEFAULT_STORE = ".hpt"
+
+ProgressCallback = Callable[[Experiment], None]
+
+
+class RunFailedError(TunerError):
+    """Every experiment failed (or too many did): the run has no winner."""
+
+
+def open_store(path: str | Path = DEFAULT_STORE) -> tuple[SQLiteMetadataTracker, FolderVersionControl,
+                                                           SQLiteMetricsTracker]:
+    """Open (creating if needed) a local store and return its three adapters."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    db = SQLiteDatabase(root / "tuner.db")
+    return SQLiteMetadataTracker(db), FolderVersionControl(root), SQLiteMetricsTracker(db)
+
+
+def new_run_id() -> str:
+    """A sortable, unique local run id: UTC time plus random hex."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
+
+
+# Set in the parent right before the pool forks; workers read it instead of unpickling data per task.
+_WORKER: tuple[LocalTuner, SplitData, str] | None = None
+
+
+def _init_worker() -> None:
+    # One BLAS/OpenMP thread per worker: the pool is the parallelism; oversubscription only slows fits down.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _run_chunk(specs: Sequence[ExperimentSpec]) -> list[Experiment]:
+    assert _WORKER is not None, "worker state is set before the pool forks"
+    tuner, data, run_id = _WORKER
+    return [tuner.run_one(data, spec, run_id) for spec in specs]
+
+
+class LocalTuner(BaseHyperparameterTuner):
+    """Run every experiment on this machine, in a pool of ``jobs`` processes, tracked in a local store.
+
+    Parameters
+    ----------
+    training_params, metrics, perf_metric
+        As for :class:`~hyperparameter_tuner.BaseHyperparameterTuner`.
+    store : str or Path
+        Store directory (created on first use). Default ``.hpt``.
+    jobs : int, optional
+        Worker processes. Default: the machine's cores. ``1`` runs in this process.
+    config : TuningConfig, optional
+        A validated config instead of ``training_params``/``metrics``/``perf_metric``/options.
+    metadata_tracker, resource_version_control, metrics_tracker : optional
+        Components to use instead of the store's.
+    **options
+        Other config fields (``direction``, ``trainer_config``, ``seed``, ...).
+
+    Examples
+    --------
+    >>> tuner = LocalTuner({"LogisticRegression": {"C": [0.1, 1.0]}}, ["accuracy"], "accuracy",
+    ...                    store="/tmp/hpt-doc")  # doctest: +SKIP
+    >>> model = tuner.run_experiment("examples/data/iris.npz")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        training_params: Mapping[Any, ParamSpec] | None = None,
+        metrics: list[str] | None = None,
+        perf_metric: str | None = None,
+        *,
+        store: str | Path = DEFAULT_STORE,
+        jobs: int | None = None,
+        config: TuningConfig | None = None,
+        metadata_tracker: SQLiteMetadataTracker | None = None,
+        resource_version_control: FolderVersionControl | None = None,
+        metrics_tracker: SQLiteMetricsTracker | None = None,
+        max_experiments: int = DEFAULT_MAX_EXPERIMENTS,
+        **options: Any,
+    ) -> None:
+        if jobs is not None and jobs < 1:
+            raise TunerError(f"jobs must be at least 1, got {jobs}")
+        self.store = Path(store)
+        self.jobs = jobs or os.cpu_count() or 1
+        if config is None:  # validate before the store is created: bad input must leave nothing behind
+            config = build_config(training_params, metrics, perf_metric, options)
+            training_params = metrics = perf_metric = None
+            options = {}
+        check_grid_size(config, max_experiments)
+        if metadata_tracker is None or resource_version_control is None or metrics_tracker is None:
+            opened = open_store(self.store)
+            metadata_tracker = metadata_tracker or opened[0]
+            resource_version_control = resource_version_control or opened[1]
+            metrics_tracker = metrics_tracker or opened[2]
+        super().__init__(metadata_tracker, resource_version_control, metrics_tracker, training_params, metrics,
+                         perf_metric, config=config, max_experiments=max_experiments, **options)
+        self.last_result: RunResult | None = None
+
+    def run_experiment(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run the grid on ``data`` and return the winning model (checksum verified before loading).
+
+        Keyword arguments are passed to :meth:`run`. The full :class:`RunResult` is kept in ``last_result``.
+
+        Raises
+        ------
+        RunFailedError
+            When the run has no winner.
+        """
+        result = self.run(data, **kwargs)
+        winner = result.winner
+        if winner is None:
+            raise RunFailedError(f"run {result.run.run_id} failed: {result.run.reason}")
+        return self.load_model(winner)
+
+    def run(self, data: SplitData | str | Path, *, run_id: str | None = None,
+            progress: ProgressCallback | None = None, on_start: Callable[[int, int], None] | None = None) -> RunResult:
+        """Run the grid and return the :class:`RunResult`.
+
+        Parameters
+        ----------
+        data : SplitData or path
+            The split.
+        run_id : str, optional
+            Defaults to a new time-based id.
+        progress : callable, optional
+            Called with each finished experiment record (reused ones first).
+        on_start : callable, optional
+            Called once with ``(total, reused)`` before training starts.
+        """
+        split = self.load_data(data)
+        run_id = run_id or new_run_id()
+        run = self.new_run(run_id, split.source, split.fingerprint, status=RunStatus.RUNNING)
+        self.metadata_tracker.create_run(run)
+        pending: list[ExperimentSpec] = []
+        reused: list[Experiment] = []
+        for spec in self.iter_specs(split.fingerprint):
+            previous = self.reuse(spec, run_id)
+            if previous is None:
+                pending.append(spec)
+            else:
+                reused.append(previous)
+        self.metadata_tracker.update_run(run_id, reused=len(reused))
+        if on_start is not None:
+            on_start(run.total, len(reused))
+        for experiment in reused:
+            if progress is not None:
+                progress(experiment)
+        self._execute(split, pending, run_id, progress)
+        final = self.finish_run(run_id)
+        self.last_result = RunResult(final, list(self.metadata_tracker.iter_experiments(run_id)))
+        return self.last_result
+
+    def _execute(self, data: SplitData, specs: list[ExperimentSpec], run_id: str,
+                 progress: ProgressCallback | None) -> None:
+        def report(experiments: list[Experiment]) -> None:
+            for experiment in experiments:
+                if progress is not None:
+                    progress(experiment)
+
+        jobs = min(self.jobs, len(specs))
+        if jobs <= 1:
+            for spec in specs:
+                report([self.run_one(data, spec, run_id)])
+            return
+        self.warm_up()
+        global _WORKER
+        _WORKER = (self, data, run_id)
+        # Small chunks keep the pool busy to the end and the progress bar live; larger ones cut IPC overhead.
+        size = max(1, min(8, len(specs) // (jobs * 8)))
+        chunks = [specs[i : i + size] for i in range(0, len(specs), size)]
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
+                pending: set[Future[list[Experiment]]] = {pool.submit(_run_chunk, chunk) for chunk in chunks}
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        report(future.result())
+        finally:
+            _WORKER = None

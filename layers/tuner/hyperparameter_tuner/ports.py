@@ -1,0 +1,132 @@
+"""Ports: the collaborators the spec names, as small abstract classes with written contracts.
+
+Adapters implement them for a runtime: SQLite and a folder locally (``hyperparameter_tuner.local``), DynamoDB
+and S3 on AWS (``hyperparameter_tuner.aws``). One contract suite (``tests/contract``) runs on every adapter.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from .records import ArtifactRef, Experiment, ModelVersion, Run
+
+__all__ = ["MetadataTracker", "MetricsTracker", "ModelTrainer", "ResourceVersionControl"]
+
+
+@runtime_checkable
+class ModelTrainer(Protocol):
+    """A model trainer: any estimator following the scikit-learn API.
+
+    Trainers are built by the tuner from an allow-listed class (``trainers.get_trainer_class``) with
+    ``cls(**trainer_config, **params)``, fitted with ``fit(X, y)`` and scored with scikit-learn scorers.
+    """
+
+    def fit(self, X: Any, y: Any) -> Any:
+        """Fit on training data and return self."""
+        ...
+
+    def predict(self, X: Any) -> Any:
+        """Predict labels or values for ``X``."""
+        ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Return constructor parameters."""
+        ...
+
+
+class MetadataTracker(ABC):
+    """Runs, model versions and experiments, with their status.
+
+    Contract
+    --------
+    * ``create_run`` stores a run only if no run has its id and says whether it did; an existing run is left
+      untouched (at-least-once triggers may deliver the same run twice).
+    * ``get_run`` returns the stored run or raises :class:`~hyperparameter_tuner.errors.NotFoundError`.
+    * ``update_run`` changes only the named fields (concurrent updates of different fields are not lost) and
+      returns the updated run; unknown run -> ``NotFoundError``.
+    * ``list_runs`` returns runs newest first.
+    * ``create_model_version`` reserves a new, unique version for an experiment's model.
+    * ``put_experiment`` upserts the record keyed by ``(run_id, experiment_id)``, except that a SUCCEEDED
+      record is never replaced (retries are harmless); it returns the record now stored.
+    * ``get_experiment`` returns the record or ``None``.
+    * ``find_succeeded`` returns the most recent SUCCEEDED record of an experiment id in any run, or ``None``.
+    * ``iter_experiments`` yields a run's records ordered by grid index, reading in pages (bounded memory).
+    """
+
+    @abstractmethod
+    def create_run(self, run: Run) -> bool:
+        """Store ``run`` if its id is new; return whether it was stored."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """Return the run or raise ``NotFoundError``."""
+
+    @abstractmethod
+    def update_run(self, run_id: str, **changes: Any) -> Run:
+        """Set the given fields of a run and return it."""
+
+    @abstractmethod
+    def list_runs(self, limit: int = 50) -> list[Run]:
+        """Return up to ``limit`` runs, newest first."""
+
+    @abstractmethod
+    def create_model_version(self, run_id: str, experiment_id: str) -> ModelVersion:
+        """Reserve a new model version for an experiment."""
+
+    @abstractmethod
+    def put_experiment(self, experiment: Experiment) -> Experiment:
+        """Upsert an experiment record (never replacing a SUCCEEDED one); return the stored record."""
+
+    @abstractmethod
+    def get_experiment(self, run_id: str, experiment_id: str) -> Experiment | None:
+        """Return the record of an experiment in a run, or ``None``."""
+
+    @abstractmethod
+    def find_succeeded(self, experiment_id: str) -> Experiment | None:
+        """Return the latest SUCCEEDED record of an experiment id in any run, or ``None``."""
+
+    @abstractmethod
+    def iter_experiments(self, run_id: str) -> Iterator[Experiment]:
+        """Yield a run's experiment records in grid-index order."""
+
+
+class ResourceVersionControl(ABC):
+    """Versioned storage of model artifacts.
+
+    Contract
+    --------
+    * ``save`` stores the bytes under ``key`` and returns an :class:`ArtifactRef` with a URI, a version id,
+      the SHA-256 of the bytes and their size. Saving the same bytes twice is harmless.
+    * ``load`` returns the bytes of exactly that version after checking their SHA-256 against the reference;
+      a mismatch raises :class:`~hyperparameter_tuner.errors.IntegrityError` and nothing is returned. A missing
+      artifact raises ``NotFoundError``.
+    """
+
+    @abstractmethod
+    def save(self, key: str, data: bytes) -> ArtifactRef:
+        """Store bytes; return their reference."""
+
+    @abstractmethod
+    def load(self, ref: ArtifactRef) -> bytes:
+        """Return the verified bytes of a reference."""
+
+
+class MetricsTracker(ABC):
+    """Metric values per experiment and split.
+
+    Contract
+    --------
+    * ``log_metrics`` records ``{name: value}`` for one split of one experiment in one run; logging the same
+      split again replaces its values (retries are harmless).
+    * ``get_metrics`` returns ``{split: {name: value}}`` for an experiment (empty when nothing was logged).
+    """
+
+    @abstractmethod
+    def log_metrics(self, run_id: str, experiment_id: str, split: str, metrics: Mapping[str, float]) -> None:
+        """Record metric values of one split."""
+
+    @abstractmethod
+    def get_metrics(self, run_id: str, experiment_id: str) -> dict[str, dict[str, float]]:
+        """Return every logged split's metrics."""

@@ -1,0 +1,160 @@
+"""Records kept by the metadata tracker: runs, model versions and experiments.
+
+Plain pydantic models shared by every adapter (SQLite, DynamoDB) and by the JSON output of the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ArtifactRef",
+    "Experiment",
+    "ExperimentSpec",
+    "ExperimentStatus",
+    "ModelVersion",
+    "Run",
+    "RunStatus",
+    "content_id",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def content_id(*parts: Any, length: int = 16) -> str:
+    """Return a short SHA-256 hex id of JSON-serialisable ``parts`` (sorted keys, so dict order is irrelevant).
+
+    Examples
+    --------
+    >>> content_id({"b": 1, "a": 2}) == content_id({"a": 2, "b": 1})
+    True
+    """
+    payload = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:length]
+
+
+class RunStatus(StrEnum):
+    """Lifecycle of a run."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class ExperimentStatus(StrEnum):
+    """Lifecycle of an experiment."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class ExperimentSpec(BaseModel):
+    """One candidate of the grid, fully determined: what to train, with what, on which data.
+
+    ``experiment_id`` is a content hash of (trainer, params, trainer_config, data fingerprint), where
+    ``params`` already holds any ``random_state`` the tuner derived.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    experiment_id: str
+    index: int
+    algo: str
+    params: dict[str, Any]
+    trainer_config: dict[str, Any] = Field(default_factory=dict)
+    data_fingerprint: str
+
+
+class ArtifactRef(BaseModel):
+    """Where a saved model lives, and the checksum its bytes must match before they are deserialised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uri: str
+    version_id: str
+    sha256: str
+    size: int
+
+
+class ModelVersion(BaseModel):
+    """A model version reserved in the metadata tracker for the model an experiment is about to build."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    experiment_id: str
+    version: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Experiment(BaseModel):
+    """The record of one experiment in one run.
+
+    ``scores`` holds every metric on every scored split, ``{"validation": {...}, "test": {...}}``;
+    ``metrics`` is the performance split's view of it.
+    """
+
+    run_id: str
+    experiment_id: str
+    index: int
+    algo: str
+    params: dict[str, Any]
+    trainer_config: dict[str, Any] = Field(default_factory=dict)
+    data_fingerprint: str
+    status: ExperimentStatus = ExperimentStatus.RUNNING
+    model_version: str | None = None
+    scores: dict[str, dict[str, float]] = Field(default_factory=dict)
+    eval_split: str = "test"
+    fit_time: float | None = None
+    score_time: float | None = None
+    artifact: ArtifactRef | None = None
+    error_type: str | None = None
+    error: str | None = None
+    reused_from: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Metric values on the performance split (validation when present, else test)."""
+        return self.scores.get(self.eval_split, {})
+
+    @classmethod
+    def from_spec(cls, spec: ExperimentSpec, run_id: str, **fields: Any) -> Experiment:
+        """Start a record for ``spec`` in ``run_id``."""
+        return cls(
+            run_id=run_id, experiment_id=spec.experiment_id, index=spec.index, algo=spec.algo, params=spec.params,
+            trainer_config=spec.trainer_config, data_fingerprint=spec.data_fingerprint, **fields,
+        )
+
+
+class Run(BaseModel):
+    """The record of one tuning run."""
+
+    run_id: str
+    name: str | None = None
+    status: RunStatus = RunStatus.PENDING
+    config: dict[str, Any]
+    perf_metric: str
+    direction: str
+    data_uri: str
+    data_fingerprint: str
+    total: int
+    reused: int = 0
+    winner: str | None = None
+    reason: str | None = None
+    execution_arn: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
