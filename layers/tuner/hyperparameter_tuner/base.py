@@ -333,16 +333,18 @@ class BaseHyperparameterTuner(ABC):
     def finish_run(self, run_id: str) -> Run:
         """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED)."""
         run = self.metadata_tracker.get_run(run_id)
-        values: dict[str, float] = {}
+        scored: list[tuple[int, str, float]] = []
         failed = total = 0
         for experiment in self.metadata_tracker.iter_experiments(run_id):
             total += 1
             if experiment.status is ExperimentStatus.SUCCEEDED:
                 value = experiment.scores.get(experiment.eval_split, {}).get(run.perf_metric)
                 if value is not None:
-                    values[experiment.experiment_id] = value
+                    scored.append((experiment.index, experiment.experiment_id, value))
             elif experiment.status is ExperimentStatus.FAILED:
                 failed += 1
+        # Grid order decides ties, whatever order the store returned the records in.
+        values = {experiment_id: value for _, experiment_id, value in sorted(scored)}
         missing = run.total - total
         failed += max(missing, 0)
         ratio = failed / run.total if run.total else 1.0

@@ -116,7 +116,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
             run = runs[0]
         else:
             run = metadata.get_run(args.run_id)
-        experiments = list(metadata.iter_experiments(run.run_id))
+        experiments = RunResult.collect(run, metadata.iter_experiments(run.run_id)).experiments
     if args.csv:
         _write_csv(args.csv, leaderboard_rows(run, experiments))
         print(f"wrote {len(experiments)} rows to {args.csv}", file=sys.stderr)

@@ -52,7 +52,8 @@ class MetadataTracker(ABC):
       record is never replaced (retries are harmless); it returns the record now stored.
     * ``get_experiment`` returns the record or ``None``.
     * ``find_succeeded`` returns the most recent SUCCEEDED record of an experiment id in any run, or ``None``.
-    * ``iter_experiments`` yields a run's records ordered by grid index, reading in pages (bounded memory).
+    * ``iter_experiments`` yields each of a run's records once, in no guaranteed order, reading in pages
+      (bounded memory); callers that need grid order sort by ``index``.
     """
 
     @abstractmethod
@@ -89,7 +90,7 @@ class MetadataTracker(ABC):
 
     @abstractmethod
     def iter_experiments(self, run_id: str) -> Iterator[Experiment]:
-        """Yield a run's experiment records in grid-index order."""
+        """Yield a run's experiment records (any order), page by page."""
 
 
 class ResourceVersionControl(ABC):

@@ -19,6 +19,11 @@ class RunResult:
     run: Run
     experiments: list[Experiment]
 
+    @classmethod
+    def collect(cls, run: Run, experiments: Iterable[Experiment]) -> RunResult:
+        """Build a result with the experiments sorted in grid order."""
+        return cls(run, sorted(experiments, key=lambda e: (e.index, e.experiment_id)))
+
     @property
     def winner(self) -> Experiment | None:
         """The winning experiment's record."""

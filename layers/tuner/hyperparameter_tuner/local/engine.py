@@ -176,7 +176,7 @@ class LocalTuner(BaseHyperparameterTuner):
                 progress(experiment)
         self._execute(split, pending, run_id, progress)
         final = self.finish_run(run_id)
-        self.last_result = RunResult(final, list(self.metadata_tracker.iter_experiments(run_id)))
+        self.last_result = RunResult.collect(final, self.metadata_tracker.iter_experiments(run_id))
         return self.last_result
 
     def _execute(self, data: SplitData, specs: list[ExperimentSpec], run_id: str,
