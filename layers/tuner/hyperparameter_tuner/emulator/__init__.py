@@ -1,0 +1,48 @@
+"""Run the AWS workflow of ``template.yaml`` locally: moto for S3, DynamoDB, Lambda and Step Functions,
+every Lambda invocation routed to the function's real handler in this process.
+
+Importing this package does not import moto (the ``emulator`` extra); starting an :class:`Emulator` does.
+
+Examples
+--------
+>>> from hyperparameter_tuner.emulator import Emulator, throttle
+>>> with Emulator("template.yaml", retry_sleep=False) as emu:  # doctest: +SKIP
+...     emu.add_fault(throttle(2, function="TrainerFunction"))
+...     emu.s3.put_object(Bucket=emu.bucket_name, Key="datasets/iris/split.npz", Body=data)
+...     (started,) = emu.deliver_s3_object_created("datasets/iris/split.npz").values()
+...     emu.wait_for_execution(started["execution_arn"])["status"]
+'SUCCEEDED'
+"""
+
+from __future__ import annotations
+
+from ._engine import (
+    DEFAULT_ACCOUNT_ID,
+    Emulator,
+    FaultHook,
+    FunctionInvocationError,
+    Invocation,
+    lambda_service_error,
+    throttle,
+)
+from ._events import matches_pattern, s3_object_created_event
+from ._runtime import FunctionSpec, LambdaContext
+from ._template import EmulatorError, Template, load_template, loads_template
+
+__all__ = [
+    "DEFAULT_ACCOUNT_ID",
+    "Emulator",
+    "EmulatorError",
+    "FaultHook",
+    "FunctionInvocationError",
+    "FunctionSpec",
+    "Invocation",
+    "LambdaContext",
+    "Template",
+    "lambda_service_error",
+    "load_template",
+    "loads_template",
+    "matches_pattern",
+    "s3_object_created_event",
+    "throttle",
+]

@@ -1,0 +1,534 @@
+"""The emulator engine, on a template shaped like ours, with the real state machine and throwaway handlers.
+
+The handlers below are stand-ins written into ``tmp_path`` (the real ones live in ``functions/``): a fan-out that
+writes a manifest and starts the execution, a trainer that records each batch, a reducer that counts rows. They
+read a ``control.json`` object from the bucket so each test can make them fail or sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperparameter_tuner.emulator import (
+    Emulator,
+    EmulatorError,
+    FunctionInvocationError,
+    loads_template,
+    matches_pattern,
+    s3_object_created_event,
+    throttle,
+)
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ASL = REPO_ROOT / "statemachine" / "tuning.asl.json"
+
+TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: dev
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+Globals:
+  Function:
+    Runtime: python3.12
+    Timeout: 60
+    MemorySize: 256
+    Environment:
+      Variables:
+        BUCKET_NAME: !Ref DataBucket
+        TABLE_NAME: !Ref TuningTable
+        POWERTOOLS_SERVICE_NAME: hpt
+Resources:
+  DataBucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      VersioningConfiguration:
+        Status: Enabled
+      NotificationConfiguration:
+        EventBridgeConfiguration:
+          EventBridgeEnabled: true
+  TuningTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - {AttributeName: PK, AttributeType: S}
+        - {AttributeName: SK, AttributeType: S}
+        - {AttributeName: GSI1PK, AttributeType: S}
+        - {AttributeName: GSI1SK, AttributeType: S}
+      KeySchema:
+        - {AttributeName: PK, KeyType: HASH}
+        - {AttributeName: SK, KeyType: RANGE}
+      GlobalSecondaryIndexes:
+        - IndexName: GSI1
+          KeySchema:
+            - {AttributeName: GSI1PK, KeyType: HASH}
+            - {AttributeName: GSI1SK, KeyType: RANGE}
+          Projection:
+            ProjectionType: ALL
+  FanOutFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/fan_out/
+      Handler: app.lambda_handler
+      Environment:
+        Variables:
+          STATE_MACHINE_ARN: !Ref TuningStateMachine
+          POWERTOOLS_SERVICE_NAME: fan-out
+          STAGE: !If [IsProd, production, !Sub "${Stage}-${AWS::Region}"]
+      Events:
+        DatasetUploaded:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [aws.s3]
+              detail-type: [Object Created]
+              detail:
+                bucket:
+                  name: [!Ref DataBucket]
+                object:
+                  key: [{prefix: datasets/}]
+  TrainerFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/trainer/
+      Handler: app.lambda_handler
+      Timeout: 900
+      Environment:
+        Variables:
+          POWERTOOLS_SERVICE_NAME: trainer
+  ReducerFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/reducer/
+      Handler: app.lambda_handler
+      Environment:
+        Variables:
+          POWERTOOLS_SERVICE_NAME: reducer
+  TuningStateMachine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: statemachine/tuning.asl.json
+      DefinitionSubstitutions:
+        TrainerFunctionArn: !GetAtt TrainerFunction.Arn
+        ReducerFunctionArn: !GetAtt ReducerFunction.Arn
+        TableName: !Ref TuningTable
+        BucketName: !Ref DataBucket
+"""
+
+FAN_OUT = """\
+import json
+import os
+
+import boto3
+
+s3 = boto3.client("s3")
+ddb = boto3.client("dynamodb")
+sfn = boto3.client("stepfunctions")
+
+
+def lambda_handler(event, context):
+    assert os.environ["POWERTOOLS_SERVICE_NAME"] == "fan-out", os.environ["POWERTOOLS_SERVICE_NAME"]
+    bucket = os.environ["BUCKET_NAME"]
+    obj = event["detail"]["object"]
+    config = json.loads(s3.get_object(Bucket=bucket, Key=obj["key"], VersionId=obj["version-id"])["Body"].read())
+    run_id = "run-" + obj["etag"][:12]
+    items = [{"run_id": run_id, "batch": i, "start": 10 * i, "stop": 10 * i + 10} for i in range(config["batches"])]
+    manifest_key = f"manifests/{run_id}.json"
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(items).encode())
+    ddb.put_item(
+        TableName=os.environ["TABLE_NAME"],
+        Item={"PK": {"S": f"RUN#{run_id}"}, "SK": {"S": "RUN"}, "status": {"S": "RUNNING"}},
+    )
+    started = sfn.start_execution(
+        stateMachineArn=os.environ["STATE_MACHINE_ARN"],
+        name=run_id,
+        input=json.dumps(
+            {"run_id": run_id, "bucket": bucket, "manifest_key": manifest_key,
+             "max_concurrency": config["max_concurrency"]}
+        ),
+    )
+    return {"run_id": run_id, "execution_arn": started["executionArn"], "stage": os.environ["STAGE"]}
+"""
+
+TRAINER = """\
+import json
+import os
+import threading
+import time
+
+import boto3
+
+s3 = boto3.client("s3")
+ddb = boto3.client("dynamodb")
+lock = threading.Lock()
+active = 0
+peak = 0
+
+
+def lambda_handler(event, context):
+    global active, peak
+    assert os.environ["POWERTOOLS_SERVICE_NAME"] == "trainer", os.environ["POWERTOOLS_SERVICE_NAME"]
+    assert context.get_remaining_time_in_millis() > 0
+    control = json.loads(s3.get_object(Bucket=os.environ["BUCKET_NAME"], Key="control.json")["Body"].read())
+    with lock:
+        active += 1
+        peak = max(peak, active)
+    try:
+        time.sleep(control.get("sleep", 0))
+        if event["batch"] in control.get("fail_batches", []):
+            raise ValueError(f"cannot fit batch {event['batch']}")
+        ddb.put_item(
+            TableName=os.environ["TABLE_NAME"],
+            Item={
+                "PK": {"S": f"RUN#{event['run_id']}"},
+                "SK": {"S": f"BATCH#{event['batch']:06d}"},
+                "start": {"N": str(event["start"])},
+                "stop": {"N": str(event["stop"])},
+            },
+        )
+    finally:
+        with lock:
+            active -= 1
+    return {"batch": event["batch"], "trained": event["stop"] - event["start"]}
+"""
+
+REDUCER = """\
+import json
+import os
+
+import boto3
+
+s3 = boto3.client("s3")
+ddb = boto3.client("dynamodb")
+
+
+def lambda_handler(event, context):
+    assert os.environ["POWERTOOLS_SERVICE_NAME"] == "reducer", os.environ["POWERTOOLS_SERVICE_NAME"]
+    control = json.loads(s3.get_object(Bucket=os.environ["BUCKET_NAME"], Key="control.json")["Body"].read())
+    if control.get("fail_reducer"):
+        raise RuntimeError("no experiment finished")
+    counts = {"BATCH#": 0, "BATCHFAIL#": 0}
+    for prefix in counts:
+        pages = ddb.get_paginator("query").paginate(
+            TableName=os.environ["TABLE_NAME"],
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"RUN#{event['run_id']}"}, ":prefix": {"S": prefix}},
+        )
+        counts[prefix] = sum(page["Count"] for page in pages)
+    return {"run_id": event["run_id"], "trained": counts["BATCH#"], "failed": counts["BATCHFAIL#"]}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder with the test template, the real state machine and the stand-in handlers."""
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "statemachine").mkdir()
+    shutil.copy(ASL, tmp_path / "statemachine" / "tuning.asl.json")
+    for name, code in {"fan_out": FAN_OUT, "trainer": TRAINER, "reducer": REDUCER}.items():
+        folder = tmp_path / "functions" / name
+        folder.mkdir(parents=True)
+        (folder / "app.py").write_text(code)
+    return tmp_path
+
+
+@pytest.fixture
+def emulator(project: Path) -> Iterator[Emulator]:
+    with Emulator(project / "template.yaml", retry_sleep=False) as emu:
+        yield emu
+
+
+Start = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def start_run(emulator: Emulator) -> Start:
+    """Upload a dataset as S3 would see it and deliver its EventBridge event; return the fan-out's reply."""
+
+    def start(batches: int, max_concurrency: int = 4, **control: Any) -> dict[str, Any]:
+        emulator.s3.put_object(Bucket=emulator.bucket_name, Key="control.json", Body=json.dumps(control).encode())
+        body = json.dumps({"batches": batches, "max_concurrency": max_concurrency, "control": control}).encode()
+        emulator.s3.put_object(Bucket=emulator.bucket_name, Key="datasets/iris/split.json", Body=body)
+        results = emulator.deliver_s3_object_created("datasets/iris/split.json")
+        assert list(results) == ["FanOutFunction"]
+        reply: dict[str, Any] = results["FanOutFunction"]
+        return reply
+
+    return start
+
+
+def trained_batches(emulator: Emulator) -> list[int]:
+    return sorted(call.event["batch"] for call in emulator.invocations("TrainerFunction"))
+
+
+def items(emulator: Emulator, run_id: str, prefix: str) -> list[dict[str, Any]]:
+    reply = emulator.dynamodb.query(
+        TableName=emulator.table_name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+        ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}, ":prefix": {"S": prefix}},
+    )
+    found: list[dict[str, Any]] = reply["Items"]
+    return found
+
+
+# -- the workflow --------------------------------------------------------------------------------------------------
+
+
+def test_state_machine_succeeds_and_every_item_reaches_the_trainer_once(emulator: Emulator, start_run: Start) -> None:
+    # Given / When
+    run = start_run(batches=7, max_concurrency=3)
+    execution = emulator.wait_for_execution(run["execution_arn"], timeout=30)
+
+    # Then
+    assert execution["status"] == "SUCCEEDED", execution
+    assert trained_batches(emulator) == list(range(7))
+    assert [call.error for call in emulator.invocations("TrainerFunction")] == [None] * 7
+    assert emulator.invocation_count("ReducerFunction") == 1
+    assert json.loads(execution["output"]) == {"run_id": run["run_id"], "trained": 7, "failed": 0}
+    manifest = json.loads(
+        emulator.s3.get_object(Bucket=emulator.bucket_name, Key=f"manifests/{run['run_id']}.json")["Body"].read()
+    )
+    events = [call.event for call in emulator.invocations("TrainerFunction")]
+    assert sorted(events, key=lambda event: event["batch"]) == manifest
+
+
+def test_failed_batch_is_recorded_and_the_run_still_succeeds(emulator: Emulator, start_run: Start) -> None:
+    # Given / When
+    run = start_run(batches=5, fail_batches=[3])
+    execution = emulator.wait_for_execution(run["execution_arn"], timeout=30)
+
+    # Then
+    assert execution["status"] == "SUCCEEDED", execution
+    assert trained_batches(emulator) == [0, 1, 2, 3, 4]  # a handler error is not retried
+    (failure,) = items(emulator, run["run_id"], "BATCHFAIL#")
+    assert failure["SK"] == {"S": "BATCHFAIL#000003"}
+    assert failure["run_id"] == {"S": run["run_id"]}
+    assert (failure["batch"], failure["start"], failure["stop"]) == ({"N": "3"}, {"N": "30"}, {"N": "40"})
+    assert failure["error"] == {"S": "ValueError"}
+    cause = json.loads(failure["cause"]["S"])
+    assert (cause["errorType"], cause["errorMessage"]) == ("ValueError", "cannot fit batch 3")
+    assert emulator.invocation_count("ReducerFunction") == 1
+    assert json.loads(execution["output"])["failed"] == 1
+
+
+def test_batch_numbers_are_zero_padded_to_six_digits(emulator: Emulator, start_run: Start) -> None:
+    run = start_run(batches=12, max_concurrency=12, fail_batches=[0, 9, 10, 11])
+    assert emulator.wait_for_execution(run["execution_arn"], timeout=30)["status"] == "SUCCEEDED"
+    keys = sorted(item["SK"]["S"] for item in items(emulator, run["run_id"], "BATCHFAIL#"))
+    assert keys == ["BATCHFAIL#000000", "BATCHFAIL#000009", "BATCHFAIL#000010", "BATCHFAIL#000011"]
+
+
+def test_throttled_trainer_is_retried_until_it_succeeds(emulator: Emulator, start_run: Start) -> None:
+    # Given: the first two invocations for batch 1 are throttled by the Lambda service
+    emulator.add_fault(throttle(2, function="TrainerFunction", when=lambda event: event["batch"] == 1))
+
+    # When
+    run = start_run(batches=3)
+    execution = emulator.wait_for_execution(run["execution_arn"], timeout=30)
+
+    # Then
+    assert execution["status"] == "SUCCEEDED", execution
+    assert trained_batches(emulator) == [0, 1, 1, 1, 2]
+    batch_1 = [call.error for call in emulator.invocations("TrainerFunction") if call.event["batch"] == 1]
+    assert batch_1 == ["TooManyRequestsException", "TooManyRequestsException", None]
+    assert items(emulator, run["run_id"], "BATCHFAIL#") == []
+    assert len(emulator.retry_sleeps) == 2  # the retrier asked to back off twice, and did not sleep
+
+
+def test_throttling_beyond_max_attempts_is_recorded_as_a_batch_failure(emulator: Emulator, start_run: Start) -> None:
+    emulator.add_fault(throttle(100, function="TrainerFunction", when=lambda event: event["batch"] == 0))
+    run = start_run(batches=2)
+    assert emulator.wait_for_execution(run["execution_arn"], timeout=30)["status"] == "SUCCEEDED"
+    assert trained_batches(emulator) == [0] * 7 + [1]  # first attempt + MaxAttempts (6) retries
+    (failure,) = items(emulator, run["run_id"], "BATCHFAIL#")
+    assert failure["error"] == {"S": "Lambda.TooManyRequestsException"}
+
+
+@pytest.mark.parametrize("max_concurrency", [1, 3])
+def test_max_concurrency_is_respected(emulator: Emulator, start_run: Start, max_concurrency: int) -> None:
+    run = start_run(batches=9, max_concurrency=max_concurrency, sleep=0.05)
+    assert emulator.wait_for_execution(run["execution_arn"], timeout=30)["status"] == "SUCCEEDED"
+    trainer = emulator.handler_module("TrainerFunction")
+    assert trainer.peak == max_concurrency
+    assert trained_batches(emulator) == list(range(9))
+
+
+def test_reducer_failure_marks_the_run_failed(emulator: Emulator, start_run: Start) -> None:
+    run = start_run(batches=2, fail_reducer=True)
+    execution = emulator.wait_for_execution(run["execution_arn"], timeout=30)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "RuntimeError"
+    (row,) = items(emulator, run["run_id"], "RUN")
+    assert row["status"] == {"S": "FAILED"}
+    assert row["reason"]["S"].startswith("RuntimeError: ")
+    assert "no experiment finished" in row["reason"]["S"]
+    assert emulator.invocation_count("ReducerFunction") == 1  # handler errors are not retried
+
+
+def test_unreadable_manifest_marks_the_run_failed(emulator: Emulator) -> None:
+    # moto reports the ItemReader's NoSuchKey as States.Runtime (AWS: States.ItemReaderFailed); both reach the
+    # Map's States.ALL Catch, so the outcome is the same.
+    execution_arn = emulator.sfn.start_execution(
+        stateMachineArn=emulator.state_machine_arn,
+        name="run-missing",
+        input=json.dumps(
+            {"run_id": "missing", "bucket": emulator.bucket_name, "manifest_key": "nope.json", "max_concurrency": 2}
+        ),
+    )["executionArn"]
+    execution = emulator.wait_for_execution(execution_arn, timeout=30)
+    assert execution["status"] == "FAILED"
+    row = emulator.dynamodb.get_item(
+        TableName=emulator.table_name, Key={"PK": {"S": "RUN#missing"}, "SK": {"S": "RUN"}}
+    )["Item"]
+    assert row["status"] == {"S": "FAILED"}
+    assert emulator.invocation_count("TrainerFunction") == 0
+    assert emulator.invocation_count("ReducerFunction") == 0
+
+
+# -- the engine ----------------------------------------------------------------------------------------------------
+
+
+def test_resources_follow_the_template(emulator: Emulator) -> None:
+    assert emulator.s3.get_bucket_versioning(Bucket=emulator.bucket_name)["Status"] == "Enabled"
+    table = emulator.dynamodb.describe_table(TableName=emulator.table_name)["Table"]
+    assert [key["AttributeName"] for key in table["KeySchema"]] == ["PK", "SK"]
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["GSI1"]
+    fan_out = emulator.functions["FanOutFunction"]
+    assert fan_out.environment == {
+        "BUCKET_NAME": emulator.bucket_name,
+        "TABLE_NAME": emulator.table_name,
+        "POWERTOOLS_SERVICE_NAME": "fan-out",
+        "STATE_MACHINE_ARN": emulator.state_machine_arn,
+        "STAGE": "dev-us-east-1",
+    }
+    definition = json.loads(
+        emulator.sfn.describe_state_machine(stateMachineArn=emulator.state_machine_arn)["definition"]
+    )
+    task = definition["States"]["TrainBatches"]["ItemProcessor"]["States"]["TrainBatch"]
+    assert task["Parameters"]["FunctionName"] == emulator.functions["TrainerFunction"].arn
+
+
+def test_parameters_and_conditions_are_resolved(project: Path) -> None:
+    with Emulator(project / "template.yaml", parameters={"Stage": "prod"}, region="eu-west-1") as emu:
+        assert emu.functions["FanOutFunction"].environment["STAGE"] == "production"
+        assert emu.state_machine_arn.startswith("arn:aws:states:eu-west-1:")
+
+
+def test_direct_invoke_reports_handler_errors(emulator: Emulator) -> None:
+    with pytest.raises(FunctionInvocationError, match="ReducerFunction failed: NoSuchKey"):
+        emulator.invoke("ReducerFunction", {"run_id": "r"})
+    (call,) = emulator.invocations("ReducerFunction")
+    assert call.error == "NoSuchKey"
+    assert call.result["stackTrace"]
+
+
+def test_events_outside_the_rule_reach_no_function(emulator: Emulator) -> None:
+    emulator.s3.put_object(Bucket=emulator.bucket_name, Key="other/file.json", Body=b"{}")
+    assert emulator.deliver_s3_object_created("other/file.json") == {}
+    assert emulator.invocations() == []
+
+
+def test_environment_is_restored(project: Path) -> None:
+    before = os.environ
+    saved = dict(os.environ)
+    with Emulator(project / "template.yaml"):
+        assert os.environ is not before
+        assert os.environ["AWS_ACCESS_KEY_ID"]
+    assert os.environ is before
+    assert dict(os.environ) == saved
+
+
+def test_only_one_emulator_at_a_time(emulator: Emulator, project: Path) -> None:
+    with pytest.raises(EmulatorError, match="already running"), Emulator(project / "template.yaml"):
+        pass
+
+
+def test_unresolved_definition_placeholder_is_an_error(project: Path) -> None:
+    template = project / "template.yaml"
+    template.write_text(template.read_text().replace("        TableName: !Ref TuningTable\n", ""))
+    with pytest.raises(EmulatorError, match=r"no DefinitionSubstitutions for \$\{TableName\}"), Emulator(template):
+        pass
+
+
+def test_bucket_without_eventbridge_notifications_delivers_nothing(project: Path) -> None:
+    template = project / "template.yaml"
+    text = template.read_text().replace("EventBridgeEnabled: true", "EventBridgeEnabled: false")
+    template.write_text(text)
+    with Emulator(template) as emu:
+        emu.s3.put_object(Bucket=emu.bucket_name, Key="datasets/a.json", Body=b"{}")
+        with pytest.raises(EmulatorError, match="EventBridgeEnabled"):
+            emu.deliver_s3_object_created("datasets/a.json")
+
+
+def test_short_form_tags_become_long_form() -> None:
+    body = loads_template(
+        textwrap.dedent(
+            """\
+            A: !GetAtt Fn.Arn
+            B: !Sub "${X}-y"
+            C: !If [Cond, !Ref P, !Ref AWS::NoValue]
+            D: !Not [!Equals [a, b]]
+            E: !Join ["", [a, !Ref B]]
+            Version: 2012-10-17
+            """
+        )
+    )
+    assert body == {
+        "A": {"Fn::GetAtt": ["Fn", "Arn"]},
+        "B": {"Fn::Sub": "${X}-y"},
+        "C": {"Fn::If": ["Cond", {"Ref": "P"}, {"Ref": "AWS::NoValue"}]},
+        "D": {"Fn::Not": [{"Fn::Equals": ["a", "b"]}]},
+        "E": {"Fn::Join": ["", ["a", {"Ref": "B"}]]},
+        "Version": "2012-10-17",
+    }
+
+
+def test_s3_object_created_event_has_the_eventbridge_shape() -> None:
+    event = s3_object_created_event("data-bucket", "datasets/a b.npz", "v-1", '"etag1"', 42)
+    assert event["source"] == "aws.s3"
+    assert event["detail-type"] == "Object Created"
+    assert event["resources"] == ["arn:aws:s3:::data-bucket"]
+    assert event["detail"]["bucket"] == {"name": "data-bucket"}
+    obj = event["detail"]["object"]
+    assert {k: obj[k] for k in ("key", "size", "etag", "version-id")} == {
+        "key": "datasets/a b.npz",
+        "size": 42,
+        "etag": "etag1",
+        "version-id": "v-1",
+    }
+    assert obj["sequencer"]
+    assert event["detail"]["reason"] == "PutObject"
+    unversioned = s3_object_created_event("b", "k", None, "e", 1)
+    assert "version-id" not in unversioned["detail"]["object"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ({"source": ["aws.s3"]}, True),
+        ({"source": ["aws.ec2"]}, False),
+        ({"detail": {"object": {"key": [{"prefix": "datasets/"}]}}}, True),
+        ({"detail": {"object": {"key": [{"prefix": "models/"}]}}}, False),
+        ({"detail": {"object": {"key": [{"suffix": ".npz"}]}}}, True),
+        ({"detail": {"object": {"size": [{"numeric": [">", 10, "<=", 42]}]}}}, True),
+        ({"detail": {"object": {"missing": [{"exists": False}]}}}, True),
+        ({"detail": {"bucket": {"name": [{"anything-but": ["data"]}]}}}, False),
+    ],
+)
+def test_event_patterns(pattern: dict[str, Any], expected: bool) -> None:
+    event = s3_object_created_event("data", "datasets/a.npz", "v", "e", 42)
+    assert matches_pattern(pattern, event) is expected
