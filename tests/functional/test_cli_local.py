@@ -1,0 +1,300 @@
+"""``hpt run`` and ``hpt leaderboard`` on the local engine, in-process (plus one run of the installed entry point)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hyperparameter_tuner.cli import main
+
+RUN_KEYS = {"run_id", "status", "perf_metric", "direction", "winner", "experiments"}
+WINNER_KEYS = {"experiment_id", "algo", "params", "metrics", "model_uri"}
+EXPERIMENT_KEYS = {"experiment_id", "algo", "params", "status", "metrics", "error"}
+
+
+def _run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code = main(["run", *argv, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)  # the whole of stdout is one JSON object
+
+
+def _assert_usage_error(code: int, captured: Any) -> str:
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err.startswith("error: ")
+    assert captured.err.endswith("\n") and captured.err.count("\n") == 1, captured.err
+    assert "Traceback" not in captured.err
+    return str(captured.err)
+
+
+# -- hpt run ----------------------------------------------------------------------------------------------
+
+
+def test_run_json_reports_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], small_config_file: Path,
+                                  iris_npz: Path) -> None:
+    # Given a 4-experiment config and an npz split
+    store = tmp_path / "store"
+
+    # When hpt run --json runs it
+    code, payload = _run_json(capsys, str(small_config_file), "--data", str(iris_npz), "--store", str(store),
+                              "--jobs", "1")
+
+    # Then it exits 0 and prints the contract's object
+    assert code == 0
+    assert set(payload) >= RUN_KEYS
+    assert (payload["status"], payload["perf_metric"], payload["direction"]) == ("SUCCEEDED", "accuracy", "maximize")
+    assert len(payload["experiments"]) == 4
+    for experiment in payload["experiments"]:
+        assert set(experiment) >= EXPERIMENT_KEYS
+        assert experiment["status"] == "SUCCEEDED" and experiment["error"] is None
+        assert set(experiment["metrics"]) == {"accuracy", "f1_macro"}
+    assert [e["algo"] for e in payload["experiments"]] == ["LogisticRegression"] * 2 + ["DecisionTreeClassifier"] * 2
+    assert payload["experiments"][0]["params"]["C"] == 0.1
+    winner = payload["winner"]
+    assert set(winner) >= WINNER_KEYS
+    best = max(e["metrics"]["accuracy"] for e in payload["experiments"])
+    first_best = next(e for e in payload["experiments"] if e["metrics"]["accuracy"] == best)
+    assert winner["experiment_id"] == first_best["experiment_id"]
+    assert winner["metrics"] == first_best["metrics"]
+    assert winner["model_uri"].startswith("file://") and (store / "objects").is_dir()
+    assert (store / "tuner.db").is_file()
+
+
+def test_run_on_a_csv_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str], small_config_file: Path,
+                             csv_split: Path) -> None:
+    code, payload = _run_json(capsys, str(small_config_file), "--data", str(csv_split),
+                              "--store", str(tmp_path / "store"), "--jobs", "1")
+
+    assert code == 0
+    assert payload["status"] == "SUCCEEDED"
+
+
+def test_rerun_reports_every_experiment_reused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              small_config_file: Path, iris_npz: Path) -> None:
+    argv = (str(small_config_file), "--data", str(iris_npz), "--store", str(tmp_path / "store"), "--jobs", "1")
+    _, first = _run_json(capsys, *argv)
+
+    code, second = _run_json(capsys, *argv)
+
+    assert code == 0
+    assert second["reused"] == second["total"] == 4
+    assert second["run_id"] != first["run_id"]
+    assert second["winner"]["experiment_id"] == first["winner"]["experiment_id"]
+
+
+def test_run_with_two_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str], small_config_file: Path,
+                              iris_npz: Path) -> None:
+    _, serial = _run_json(capsys, str(small_config_file), "--data", str(iris_npz), "--store", str(tmp_path / "a"),
+                          "--jobs", "1")
+
+    code, parallel = _run_json(capsys, str(small_config_file), "--data", str(iris_npz),
+                               "--store", str(tmp_path / "b"), "--jobs", "2")
+
+    assert code == 0
+    assert [(e["experiment_id"], e["metrics"]) for e in parallel["experiments"]] == [
+        (e["experiment_id"], e["metrics"]) for e in serial["experiments"]
+    ]
+
+
+def test_all_failing_run_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 write_config: Callable[..., Path], iris_npz: Path) -> None:
+    config = write_config({"training_params": {"DecisionTreeClassifier": {"max_depth": [-1, 0]}},
+                           "metrics": ["accuracy"], "perf_metric": "accuracy"})
+
+    code, payload = _run_json(capsys, str(config), "--data", str(iris_npz), "--store", str(tmp_path / "store"),
+                              "--jobs", "1")
+
+    assert code == 1
+    assert payload["status"] == "FAILED"
+    assert payload["winner"] is None
+    assert [e["status"] for e in payload["experiments"]] == ["FAILED", "FAILED"]
+    assert all(e["error"].startswith("InvalidParameterError: ") for e in payload["experiments"])
+
+
+def test_run_without_json_prints_the_leaderboard_and_the_winner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_config_file: Path, iris_npz: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps narrow tables; a wide console keeps headers on one line
+
+    code = main(["run", str(small_config_file), "--data", str(iris_npz), "--store", str(tmp_path / "store"),
+                 "--jobs", "1"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "rank" in out and "trainer" in out and "accuracy *" in out and "f1_macro" in out
+    assert "LogisticRegression" in out and "DecisionTreeClassifier" in out
+    assert "4 experiments: 4 succeeded, 0 failed, 0 reused" in out
+    assert re.search(r"winner [0-9a-f]{16}: ", out), out
+
+
+def _bad_data(tmp_path: Path, iris_npz: Path) -> str:
+    with np.load(iris_npz) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["X_train"] = arrays["X_train"].copy()
+    arrays["X_train"][0, 0] = np.nan
+    path = tmp_path / "nan.npz"
+    np.savez(path, **arrays)
+    return str(path)
+
+
+BAD_INPUTS: list[tuple[str, Callable[[Path, Path, Path], list[str]], str]] = [
+    ("bad-config", lambda t, c, d: [str(t / "bad.yaml"), "--data", str(d)], r"bad\.yaml: frobnicate: unknown key"),
+    ("missing-config", lambda t, c, d: [str(t / "none.yaml"), "--data", str(d)], r"no such config file"),
+    ("missing-data", lambda t, c, d: [str(c), "--data", str(t / "none.npz")], r"none\.npz: no such file or folder"),
+    ("bad-data", lambda t, c, d: [str(c), "--data", _bad_data(t, d)], r"nan\.npz: X_train contains NaN"),
+    ("unknown-flag", lambda t, c, d: [str(c), "--data", str(d), "--frobnicate"], r"unrecognized arguments"),
+    ("jobs-0", lambda t, c, d: [str(c), "--data", str(d), "--jobs", "0"], r"--jobs.*positive integer"),
+    ("missing-data-flag", lambda t, c, d: [str(c)], r"--data"),
+    ("over-the-cap", lambda t, c, d: [str(c), "--data", str(d), "--max-experiments", "3"], r"over the cap of 3"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_config_file: Path, iris_npz: Path,
+    argv: Callable[[Path, Path, Path], list[str]], message: str,
+) -> None:
+    # Given a bad config file next to the good one, and a store path that does not exist yet
+    (tmp_path / "bad.yaml").write_text(small_config_file.read_text() + "frobnicate: 1\n")
+    store = tmp_path / "store"
+
+    # When hpt run gets the bad input
+    code = main(["run", *argv(tmp_path, small_config_file, iris_npz), "--store", str(store)])
+
+    # Then: exit 2, one line on stderr, nothing written
+    err = _assert_usage_error(code, capsys.readouterr())
+    assert re.search(message, err), err
+    assert not store.exists()
+
+
+def test_store_path_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   small_config_file: Path, iris_npz: Path) -> None:
+    store = tmp_path / "store"
+    store.write_text("not a directory")
+
+    code = main(["run", str(small_config_file), "--data", str(iris_npz), "--store", str(store), "--jobs", "1"])
+
+    err = _assert_usage_error(code, capsys.readouterr())
+    assert "store" in err
+    assert store.read_text() == "not a directory"
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    _assert_usage_error(main([]), capsys.readouterr())
+
+
+# -- hpt leaderboard --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def finished_store(tmp_path: Path, capsys: pytest.CaptureFixture[str], small_config_file: Path,
+                   iris_npz: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """A store with two runs of the small config (the second reused); returns the store and both payloads."""
+    store = tmp_path / "store"
+    payloads = [_run_json(capsys, str(small_config_file), "--data", str(iris_npz), "--store", str(store),
+                          "--jobs", "1")[1] for _ in range(2)]
+    return store, payloads
+
+
+def test_leaderboard_shows_the_latest_run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                          finished_store: tuple[Path, list[dict[str, Any]]]) -> None:
+    store, (first, second) = finished_store
+    monkeypatch.setenv("COLUMNS", "200")
+
+    code = main(["leaderboard", "--store", str(store), "--json"])
+    latest = json.loads(capsys.readouterr().out)
+    table_code = main(["leaderboard", "--store", str(store)])
+    table = capsys.readouterr().out
+
+    assert code == table_code == 0
+    assert latest["run_id"] == second["run_id"] != first["run_id"]
+    assert [e["experiment_id"] for e in latest["experiments"]] == [e["experiment_id"] for e in second["experiments"]]
+    assert "rank" in table and "accuracy *" in table and "(reused)" in table
+    assert f"run {second['run_id']}: SUCCEEDED" in table
+
+
+def test_leaderboard_csv_has_cv_results_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                finished_store: tuple[Path, list[dict[str, Any]]]) -> None:
+    # Given the first of two runs
+    store, (first, _) = finished_store
+    path = tmp_path / "board.csv"
+
+    # When it is exported by id
+    code = main(["leaderboard", first["run_id"], "--store", str(store), "--csv", str(path)])
+
+    # Then the CSV has one row per experiment, best first, with cv_results_-style columns
+    assert code == 0
+    assert "wrote 4 rows" in capsys.readouterr().err
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    columns = set(rows[0])
+    expected = {"rank_validation_accuracy", "param_C", "param_max_depth", "param_random_state",
+                "validation_accuracy", "validation_f1_macro", "test_accuracy", "test_f1_macro", "fit_time"}
+    assert expected <= columns, sorted(columns)
+    assert len(rows) == 4
+    assert rows[0]["rank_validation_accuracy"] == "1"
+    by_id = {row["experiment_id"]: row for row in rows}
+    for experiment in first["experiments"]:
+        row = by_id[experiment["experiment_id"]]
+        assert float(row["validation_accuracy"]) == experiment["metrics"]["accuracy"]
+        assert float(row["validation_f1_macro"]) == experiment["metrics"]["f1_macro"]
+        assert float(row["fit_time"]) >= 0
+    ranks = [int(row["rank_validation_accuracy"]) for row in rows]
+    assert ranks == sorted(ranks)
+    accuracies = [float(row["validation_accuracy"]) for row in rows]
+    assert accuracies == sorted(accuracies, reverse=True)
+
+
+def test_leaderboard_unknown_run_id_exits_2(capsys: pytest.CaptureFixture[str],
+                                            finished_store: tuple[Path, list[dict[str, Any]]]) -> None:
+    store, _ = finished_store
+
+    err = _assert_usage_error(main(["leaderboard", "no-such-run", "--store", str(store)]), capsys.readouterr())
+
+    assert "no-such-run" in err
+
+
+def test_leaderboard_on_a_missing_store_exits_2_and_creates_nothing(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "nowhere"
+
+    err = _assert_usage_error(main(["leaderboard", "--store", str(store)]), capsys.readouterr())
+
+    assert "no tuner store" in err
+    assert not store.exists()
+
+
+# -- the installed entry point ------------------------------------------------------------------------------
+
+
+def test_installed_hpt_entry_point(tmp_path: Path, small_config_file: Path, iris_npz: Path) -> None:
+    hpt = Path(sys.executable).with_name("hpt")
+    assert hpt.is_file(), "the project is installed in the venv with its console script"
+
+    proc = subprocess.run(
+        [str(hpt), "run", str(small_config_file), "--data", str(iris_npz), "--store", str(tmp_path / "store"),
+         "--jobs", "1", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["status"] == "SUCCEEDED"
+    assert set(payload) >= RUN_KEYS
+
+    bad = subprocess.run([str(hpt), "run", str(small_config_file), "--data", str(tmp_path / "none.npz"),
+                          "--store", str(tmp_path / "other")], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+    assert not (tmp_path / "other").exists()
