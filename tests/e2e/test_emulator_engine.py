@@ -7,9 +7,13 @@ read a ``control.json`` object from the bucket so each test can make them fail o
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import json
 import os
 import shutil
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -146,6 +150,7 @@ def lambda_handler(event, context):
     obj = event["detail"]["object"]
     config = json.loads(s3.get_object(Bucket=bucket, Key=obj["key"], VersionId=obj["version-id"])["Body"].read())
     run_id = "run-" + obj["etag"][:12]
+    print(f"fan-out starts {run_id}")
     items = [{"run_id": run_id, "batch": i, "start": 10 * i, "stop": 10 * i + 10} for i in range(config["batches"])]
     manifest_key = f"manifests/{run_id}.json"
     s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(items).encode())
@@ -184,6 +189,7 @@ def lambda_handler(event, context):
     assert os.environ["POWERTOOLS_SERVICE_NAME"] == "trainer", os.environ["POWERTOOLS_SERVICE_NAME"]
     assert context.get_remaining_time_in_millis() > 0
     control = json.loads(s3.get_object(Bucket=os.environ["BUCKET_NAME"], Key="control.json")["Body"].read())
+    print(f"training batch {event['batch']}")
     with lock:
         active += 1
         peak = max(peak, active)
@@ -255,20 +261,21 @@ def emulator(project: Path) -> Iterator[Emulator]:
 Start = Callable[..., dict[str, Any]]
 
 
+def upload_and_deliver(emulator: Emulator, batches: int, max_concurrency: int = 4, **control: Any) -> dict[str, Any]:
+    """Upload a dataset as S3 would see it and deliver its EventBridge event; return the fan-out's reply."""
+    emulator.s3.put_object(Bucket=emulator.bucket_name, Key="control.json", Body=json.dumps(control).encode())
+    body = json.dumps({"batches": batches, "max_concurrency": max_concurrency}).encode()
+    emulator.s3.put_object(Bucket=emulator.bucket_name, Key="datasets/iris/split.json", Body=body)
+    results = emulator.deliver_s3_object_created("datasets/iris/split.json")
+    assert list(results) == ["FanOutFunction"]
+    reply: dict[str, Any] = results["FanOutFunction"]
+    return reply
+
+
 @pytest.fixture
 def start_run(emulator: Emulator) -> Start:
-    """Upload a dataset as S3 would see it and deliver its EventBridge event; return the fan-out's reply."""
-
-    def start(batches: int, max_concurrency: int = 4, **control: Any) -> dict[str, Any]:
-        emulator.s3.put_object(Bucket=emulator.bucket_name, Key="control.json", Body=json.dumps(control).encode())
-        body = json.dumps({"batches": batches, "max_concurrency": max_concurrency, "control": control}).encode()
-        emulator.s3.put_object(Bucket=emulator.bucket_name, Key="datasets/iris/split.json", Body=body)
-        results = emulator.deliver_s3_object_created("datasets/iris/split.json")
-        assert list(results) == ["FanOutFunction"]
-        reply: dict[str, Any] = results["FanOutFunction"]
-        return reply
-
-    return start
+    """:func:`upload_and_deliver` on the test's emulator."""
+    return functools.partial(upload_and_deliver, emulator)
 
 
 def trained_batches(emulator: Emulator) -> list[int]:
@@ -442,14 +449,29 @@ def test_events_outside_the_rule_reach_no_function(emulator: Emulator) -> None:
     assert emulator.invocations() == []
 
 
+def test_handler_output_goes_to_function_logs_not_stdout(project: Path) -> None:
+    caller = io.StringIO()
+    with contextlib.redirect_stdout(caller), Emulator(project / "template.yaml") as emu:
+        run = upload_and_deliver(emu, batches=3)
+        assert emu.wait_for_execution(run["execution_arn"], timeout=30)["status"] == "SUCCEEDED"
+        print("caller output")
+        fan_out_log = emu.function_logs("FanOutFunction")
+        trainer_log = emu.function_logs("TrainerFunction")
+    assert caller.getvalue() == "caller output\n"
+    assert fan_out_log == f"fan-out starts {run['run_id']}\n"
+    assert sorted(trainer_log.splitlines()) == [f"training batch {i}" for i in range(3)]
+
+
 def test_environment_is_restored(project: Path) -> None:
     before = os.environ
     saved = dict(os.environ)
+    stdout = sys.stdout
     with Emulator(project / "template.yaml"):
         assert os.environ is not before
         assert os.environ["AWS_ACCESS_KEY_ID"]
     assert os.environ is before
     assert dict(os.environ) == saved
+    assert sys.stdout is stdout
 
 
 def test_only_one_emulator_at_a_time(emulator: Emulator, project: Path) -> None:

@@ -7,17 +7,19 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from ._events import matches_pattern, s3_object_created_event
-from ._runtime import FunctionSpec, HandlerLoader, LambdaContext, ScopedEnviron, error_payload
+from ._runtime import FunctionSpec, HandlerLoader, LambdaContext, RoutedStream, ScopedEnviron, error_payload
 from ._template import EmulatorError, Resolver, Template, load_template, to_environment_value
 
 __all__ = [
@@ -206,6 +208,10 @@ class Emulator:
     retry_sleep : bool, default True
         When False, Step Functions retriers do not sleep between attempts (the intervals they asked for
         are recorded in :attr:`retry_sleeps`).
+    log_stream : TextIO or None, default None
+        Where handlers' output (stdout and stderr: Powertools logs, EMF metrics, prints) is copied as it is
+        written. It never reaches the caller's stdout, as in Lambda; it is always kept for
+        :meth:`function_logs`.
 
     Examples
     --------
@@ -225,6 +231,7 @@ class Emulator:
         stack_name: str = "hpt-emulator",
         parameters: Mapping[str, str] | None = None,
         retry_sleep: bool = True,
+        log_stream: TextIO | None = None,
     ) -> None:
         self.template: Template = load_template(template)
         self.region = region
@@ -232,6 +239,9 @@ class Emulator:
         self.stack_name = stack_name
         self.retry_sleep = retry_sleep
         self.retry_sleeps: list[float] = []
+        self.log_stream = log_stream
+        self._logs: dict[str, list[str]] = {}
+        self._streams: list[tuple[str, RoutedStream, TextIO]] = []
         self.physical_ids: dict[str, str] = {}
         self.functions: dict[str, FunctionSpec] = {}
         self.state_machines: dict[str, str] = {}
@@ -302,6 +312,9 @@ class Emulator:
             self._original_retrier_time = retrier_decl.time
             retrier_decl.time = SimpleNamespace(sleep=self._record_retry_sleep)  # type: ignore[assignment]
 
+        for name in ("stdout", "stderr"):
+            stream, replaced = RoutedStream.install(name)
+            self._streams.append((name, stream, replaced))
         self._environ = ScopedEnviron(os.environ)
         os.environ = self._environ  # type: ignore[assignment]  # noqa: B003 - per-thread function environments
         self._create_resources()
@@ -315,6 +328,10 @@ class Emulator:
             if self._environ is not None and os.environ is self._environ:
                 os.environ = self._environ.base  # type: ignore[assignment]  # noqa: B003
             self._environ = None
+            for name, stream, replaced in reversed(self._streams):
+                if getattr(sys, name) is stream:
+                    setattr(sys, name, replaced)
+            self._streams.clear()
             if self._original_invoke is not None:
                 from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -657,7 +674,7 @@ class Emulator:
             environ = self._environ
             if environ is None:
                 raise EmulatorError("the emulator is not running")
-            with environ.scoped(spec.environment):
+            with environ.scoped(spec.environment), self._captured_output(spec.logical_id):
                 handler = self._loader.handler(spec)
                 value = handler(event, context)
             try:
@@ -676,6 +693,35 @@ class Emulator:
             return json.dumps(payload).encode()
         self._record(Invocation(spec.logical_id, event, None, value, started, time.monotonic()))
         return encoded.encode()
+
+    def function_logs(self, function_logical_id: str) -> str:
+        """Return everything the function's handler wrote to stdout or stderr so far (its "CloudWatch log").
+
+        Parameters
+        ----------
+        function_logical_id : str
+            Logical id of the function.
+
+        Returns
+        -------
+        str
+            The output, in the order it was written.
+        """
+        with self._lock:
+            return "".join(self._logs.get(function_logical_id, []))
+
+    @contextmanager
+    def _captured_output(self, logical_id: str) -> Iterator[None]:
+        def sink(text: str) -> None:
+            with self._lock:
+                self._logs.setdefault(logical_id, []).append(text)
+            if self.log_stream is not None:
+                self.log_stream.write(text)
+
+        with ExitStack() as stack:
+            for _name, stream, _replaced in self._streams:
+                stack.enter_context(stream.captured(sink))
+            yield
 
     def _record(self, invocation: Invocation) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import sys
 import threading
@@ -14,11 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 from ._template import EmulatorError
 
-__all__ = ["FunctionSpec", "HandlerLoader", "LambdaContext", "ScopedEnviron", "error_payload"]
+__all__ = ["FunctionSpec", "HandlerLoader", "LambdaContext", "RoutedStream", "ScopedEnviron", "error_payload"]
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,75 @@ class HandlerLoader:
             sys.modules.pop(f"_hpt_emulated_{logical_id}", None)
         self.modules.clear()
         self._handlers.clear()
+
+
+class RoutedStream(io.TextIOBase):
+    """A ``sys.stdout``/``sys.stderr`` stand-in that sends what handler threads write to a per-invocation sink.
+
+    In Lambda a function's output goes to CloudWatch Logs, not to whoever invoked it; here it goes to the
+    sink set with :meth:`captured` on the writing thread, and everything else goes to ``base``.
+    One instance per stream lives for the whole process (see :meth:`install`), so loggers that bound it
+    at a cold start keep routing correctly in later emulators.
+
+    Parameters
+    ----------
+    base : TextIO
+        Where writes from other threads go.
+    """
+
+    _instances: dict[str, RoutedStream] = {}
+
+    def __init__(self, base: TextIO) -> None:
+        super().__init__()
+        self.base = base
+        self._local = threading.local()
+
+    @classmethod
+    def install(cls, name: str) -> tuple[RoutedStream, TextIO]:
+        """Make ``sys.<name>`` the process's routed stream; return it and the stream it replaced."""
+        current: TextIO = getattr(sys, name)
+        stream = cls._instances.get(name)
+        if stream is None:
+            stream = cls._instances[name] = cls(current)
+        elif current is not stream:
+            stream.base = current
+        setattr(sys, name, stream)
+        return stream, current
+
+    @contextmanager
+    def captured(self, sink: Callable[[str], None]) -> Iterator[None]:
+        """Send what the calling thread writes to ``sink`` for the duration of the block."""
+        previous = getattr(self._local, "sink", None)
+        self._local.sink = sink
+        try:
+            yield
+        finally:
+            self._local.sink = previous
+
+    def write(self, text: str) -> int:
+        """Write ``text`` to the calling thread's sink, or to ``base``."""
+        sink: Callable[[str], None] | None = getattr(self._local, "sink", None)
+        if sink is not None:
+            sink(text)
+            return len(text)
+        return self.base.write(text)
+
+    def flush(self) -> None:
+        """Flush ``base``."""
+        self.base.flush()
+
+    def isatty(self) -> bool:
+        """Tell whether ``base`` is a terminal."""
+        return self.base.isatty()
+
+    def fileno(self) -> int:
+        """Return ``base``'s file descriptor."""
+        return self.base.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        """``base``'s encoding."""
+        return getattr(self.base, "encoding", "utf-8")
 
 
 def scoped_environ_installed() -> ScopedEnviron | None:
