@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -14,7 +16,14 @@ from rich.text import Text
 from .records import Experiment, ExperimentStatus, Run
 from .results import RunResult, leaderboard_rows
 
-__all__ = ["RunProgress", "print_leaderboard", "print_summary"]
+__all__ = ["RunProgress", "make_console", "print_leaderboard", "print_summary"]
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console; when output is not a terminal (a pipe, a file), wide enough that tables stay readable."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(stderr=stderr, width=width)
 
 
 class _CountsColumn(ProgressColumn):

@@ -220,26 +220,28 @@ class BaseHyperparameterTuner(ABC):
         )
         return self.metadata_tracker.put_experiment(done)
 
-    def _build_training_grid(self, params: ParamSpec) -> list[dict[str, Any]]:
+    @staticmethod
+    def _build_training_grid(params: ParamSpec) -> list[dict[str, Any]]:
         """Return every combination of ``params`` (``{param: [values]}``) as a list of dicts.
 
         Examples
         --------
-        >>> BaseHyperparameterTuner._build_training_grid(None, {"key_1": [1], "key_2": [1, 2]})
+        >>> BaseHyperparameterTuner._build_training_grid({"key_1": [1], "key_2": [1, 2]})
         [{'key_1': 1, 'key_2': 1}, {'key_1': 1, 'key_2': 2}]
         """
         return expand_grid(params)
 
-    def _get_winning_experiment(self, exp_list: Mapping[str, float], reverse: bool = False) -> str:
+    @staticmethod
+    def _get_winning_experiment(exp_list: Mapping[str, float], reverse: bool = False) -> str:
         """Return the id of the best experiment in ``{experiment_id: perf_metric_value}``.
 
         Lower values win unless ``reverse`` is true. Ties go to the experiment listed first; NaN never wins.
 
         Examples
         --------
-        >>> BaseHyperparameterTuner._get_winning_experiment(None, {"a": 1, "b": 2})
+        >>> BaseHyperparameterTuner._get_winning_experiment({"a": 1, "b": 2})
         'a'
-        >>> BaseHyperparameterTuner._get_winning_experiment(None, {"a": 1, "b": 2}, reverse=True)
+        >>> BaseHyperparameterTuner._get_winning_experiment({"a": 1, "b": 2}, reverse=True)
         'b'
         """
         candidates = {key: value for key, value in exp_list.items() if not math.isnan(value)}
@@ -310,6 +312,8 @@ class BaseHyperparameterTuner(ABC):
         if any(set(self.config.metrics) - set(values) for values in previous.scores.values()):
             return None
         copy = previous.model_copy(update={"run_id": run_id, "index": spec.index, "reused_from": previous.run_id})
+        for split, values in copy.scores.items():  # the run's metrics are complete, reused or not
+            self.metrics_tracker.log_metrics(run_id, spec.experiment_id, split, values)
         return self.metadata_tracker.put_experiment(copy)
 
     def run_one(self, data: SplitData, spec: ExperimentSpec, run_id: str) -> Experiment:

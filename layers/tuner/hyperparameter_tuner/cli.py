@@ -10,7 +10,7 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -50,9 +50,7 @@ def _print_json(payload: dict[str, Any]) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from ._console import RunProgress, print_leaderboard, print_summary
+    from ._console import RunProgress, make_console, print_leaderboard, print_summary
     from .data import load_split
     from .local.engine import LocalTuner
 
@@ -65,7 +63,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result = tuner.run(data)
         _print_json(result.to_json())
         return _result_exit(result.run.status.value)
-    out, err = Console(), Console(stderr=True)
+    out, err = make_console(), make_console(stderr=True)
     err.print(f"[bold]{config.name or Path(args.config).stem}[/bold]: {len(config.grid())} experiments on "
               f"{data.source} ({tuner.jobs} workers, store {args.store})")
     with RunProgress(err) as bar:
@@ -98,15 +96,14 @@ def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from ._console import print_leaderboard
+    from ._console import make_console, print_leaderboard
     from .results import RunResult, leaderboard_rows
 
     if args.stack:
-        from .aws.client import stack_leaderboard
-
-        run, experiments = stack_leaderboard(args.stack, args.run_id, region=args.region)
+        if args.run_id is None:
+            raise UsageError("leaderboard --stack needs a RUN_ID")
+        metadata: Any = _stack_tuner_metadata(args.stack, args.region)
+        run = metadata.get_run(args.run_id)
     else:
         metadata, _, _ = _open_existing_store(args.store)
         if args.run_id is None:
@@ -116,15 +113,108 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
             run = runs[0]
         else:
             run = metadata.get_run(args.run_id)
-        experiments = RunResult.collect(run, metadata.iter_experiments(run.run_id)).experiments
+    experiments = RunResult.collect(run, metadata.iter_experiments(run.run_id)).experiments
     if args.csv:
         _write_csv(args.csv, leaderboard_rows(run, experiments))
         print(f"wrote {len(experiments)} rows to {args.csv}", file=sys.stderr)
     if args.json:
         _print_json(RunResult(run, experiments).to_json())
     elif not args.csv:
-        print_leaderboard(Console(), run, experiments)
+        print_leaderboard(make_console(), run, experiments)
     return EXIT_OK
+
+
+def _report(result: Any, args: argparse.Namespace) -> int:
+    from ._console import make_console, print_leaderboard, print_summary
+
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        console = make_console()
+        print_leaderboard(console, result.run, result.experiments, limit=getattr(args, "top", 20))
+        print_summary(console, result)
+    return _result_exit(result.run.status.value)
+
+
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    from .emulator.workflow import emulate_run
+
+    def started(reply: dict[str, Any]) -> None:
+        if not args.json and reply.get("status") == "STARTED":
+            print(f"run {reply['run_id']}: {reply['total']} experiments in {reply['batches']} batches "
+                  f"(emulated Step Functions)", file=sys.stderr)
+
+    result = emulate_run(args.config, args.data, template=args.template, on_started=started)
+    return _report(result, args)
+
+
+def _stack_tuner(stack: str, region: str | None, config: Any = None) -> Any:
+    import boto3
+
+    from .aws.tuner import StackResources, StepFunctionsTuner
+
+    session = boto3.session.Session(region_name=region)
+    resources = StackResources.from_stack(stack, session.client("cloudformation"))
+    if config is None:  # read-only use: any valid config will do to build the adapters
+        return resources, session
+    return StepFunctionsTuner(config=config, resources=resources, s3=session.client("s3"),
+                              dynamodb=session.client("dynamodb"), lambda_client=session.client("lambda"),
+                              dataset=args_dataset(config))
+
+
+def args_dataset(config: Any) -> str:
+    """Submission folder for a config: its name, or ``adhoc``."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._=-]", "-", config.name or "adhoc").strip("-.") or "adhoc"
+
+
+def _stack_tuner_metadata(stack: str, region: str | None) -> Any:
+    from .aws.dynamodb import DynamoDBMetadataTracker
+
+    resources, session = _stack_tuner(stack, region)
+    return DynamoDBMetadataTracker(resources.table, client=session.client("dynamodb"))
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from .data import load_split
+
+    config = load_config(args.config)
+    check_grid_size(config, args.max_experiments)
+    load_split(args.data, config.target)  # fail fast on bad data, before anything is uploaded
+    tuner = _stack_tuner(args.stack, args.region, config)
+    started = tuner.submit(args.data)
+    if started.get("status") in ("FAILED", "REJECTED"):
+        raise UsageError(str(started.get("reason")))
+    if not args.wait:
+        if args.json:
+            _print_json(started)
+        else:
+            print(f"run {started['run_id']} {started['status'].lower()}: {started.get('total')} experiments "
+                  f"(hpt status {started['run_id']} --stack {args.stack})")
+        return EXIT_OK
+
+    def progress(counts: dict[str, Any]) -> None:
+        if not args.json:
+            print(f"{counts['status']}: {counts['succeeded']} succeeded / {counts['failed']} failed / "
+                  f"{counts['running']} running / {counts['pending']} pending", file=sys.stderr)
+
+    result = tuner.wait(started["run_id"], poll_seconds=args.poll, progress=progress)
+    return _report(result, args)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .aws.tuner import run_status
+
+    metadata = _stack_tuner_metadata(args.stack, args.region)
+    counts = run_status(metadata.get_run(args.run_id), metadata)
+    if args.json:
+        _print_json(counts)
+    else:
+        print(f"run {counts['run_id']}: {counts['status']} — {counts['succeeded']} succeeded / {counts['failed']} "
+              f"failed / {counts['running']} running / {counts['pending']} pending of {counts['total']}"
+              + (f" — {counts['reason']}" if counts.get("reason") else ""))
+    return EXIT_OK if counts["status"] != "FAILED" else EXIT_FAILED
 
 
 def _build_parser() -> _Parser:
@@ -151,13 +241,33 @@ def _build_parser() -> _Parser:
     board.add_argument("--json", action="store_true", help="print the run's JSON object")
     board.set_defaults(handler=_cmd_leaderboard)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    emulate = sub.add_parser("emulate", help="run the whole AWS workflow of template.yaml locally (moto)")
+    emulate.add_argument("config", help="tuning config (YAML or JSON)")
+    emulate.add_argument("--data", required=True, help="split data: an .npz file or a folder of CSV files")
+    emulate.add_argument("--template", default="template.yaml", help="SAM template (default: template.yaml)")
+    emulate.add_argument("--top", type=_positive_int, default=20, help="leaderboard rows to print (default: 20)")
+    emulate.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    emulate.set_defaults(handler=_cmd_emulate)
+
+    submit = sub.add_parser("submit", help="start a run on a deployed stack")
+    submit.add_argument("config", help="tuning config (YAML or JSON)")
+    submit.add_argument("--data", required=True, help="split data: an .npz file or a folder of CSV files")
+    submit.add_argument("--stack", required=True, help="CloudFormation stack name of the deployment")
+    submit.add_argument("--region", help="AWS region of the stack")
+    submit.add_argument("--wait", action="store_true", help="wait for the run and print its leaderboard")
+    submit.add_argument("--poll", type=float, default=10.0, help="seconds between status polls (default: 10)")
+    submit.add_argument("--max-experiments", type=_positive_int, default=DEFAULT_MAX_EXPERIMENTS,
+                        help=f"refuse grids larger than this (default: {DEFAULT_MAX_EXPERIMENTS})")
+    submit.add_argument("--json", action="store_true", help="print JSON")
+    submit.set_defaults(handler=_cmd_submit)
+
+    status = sub.add_parser("status", help="live counts of a run on a deployed stack")
+    status.add_argument("run_id")
+    status.add_argument("--stack", required=True, help="CloudFormation stack name of the deployment")
+    status.add_argument("--region", help="AWS region of the stack")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=_cmd_status)
     return parser
-
-
-# Commands added by other modules (the AWS ones), each a function taking the subparsers object.
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

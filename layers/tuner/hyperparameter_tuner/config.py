@@ -57,6 +57,9 @@ class TuningConfig(BaseModel):
     max_failure_ratio : float
         Largest share of failed experiments a run tolerates and still succeeds. Default 1.0: a run fails only
         when every experiment failed.
+    batch_size : int, optional
+        Experiments per trainer invocation on AWS. Default: spread the grid evenly over ``max_concurrency``
+        batches, at most 100 experiments each.
     seed : int
         Mixed into the ``random_state`` the tuner derives for trainers that take one. Default 0.
     name : str, optional
@@ -73,6 +76,7 @@ class TuningConfig(BaseModel):
     trainer_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_concurrency: int = Field(default=10, ge=1, le=10_000)
     max_failure_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    batch_size: int | None = Field(default=None, ge=1, le=10_000)
     seed: int = Field(default=0, ge=0, lt=2**32)
     name: str | None = Field(default=None, max_length=200)
 

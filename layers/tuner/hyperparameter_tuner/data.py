@@ -96,18 +96,19 @@ def fingerprint_bytes(stream: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _csv_set_fingerprint(file_digests: dict[str, str]) -> str:
+def _csv_set_fingerprint(file_digests: dict[str, str], target: str) -> str:
     digest = hashlib.sha256()
+    digest.update(f"target\0{target}\n".encode())  # the label column changes what is learnt
     for name in sorted(file_digests):
         digest.update(f"{name}\0{file_digests[name]}\n".encode())
     return digest.hexdigest()
 
 
-def fingerprint_path(path: str | Path) -> str:
+def fingerprint_path(path: str | Path, target: str = "target") -> str:
     """Return the data fingerprint of an ``.npz`` file or a CSV split folder.
 
-    For a folder, it hashes the names and SHA-256 of the CSV files it uses, so the same files uploaded to S3
-    give the same fingerprint.
+    For a folder, it hashes the label column name and the names and SHA-256 of the CSV files it uses, so the
+    same files uploaded to S3 give the same fingerprint.
     """
     path = Path(path)
     if path.is_dir():
@@ -116,14 +117,14 @@ def fingerprint_path(path: str | Path) -> str:
             if (path / name).is_file():
                 with (path / name).open("rb") as fh:
                     digests[name] = fingerprint_bytes(fh)
-        return _csv_set_fingerprint(digests)
+        return _csv_set_fingerprint(digests, target)
     with path.open("rb") as fh:
         return fingerprint_bytes(fh)
 
 
-def csv_set_fingerprint(file_digests: dict[str, str]) -> str:
-    """Fingerprint of a CSV split given ``{file name: sha256}`` (as computed from S3 objects)."""
-    return _csv_set_fingerprint(file_digests)
+def csv_set_fingerprint(file_digests: dict[str, str], target: str) -> str:
+    """Fingerprint of a CSV split given ``{file name: sha256}`` (as computed from S3 objects) and its label."""
+    return _csv_set_fingerprint(file_digests, target)
 
 
 # -- standard-library inspection (no numpy): used by the fan-out Lambda ---------------------------------------
@@ -247,6 +248,8 @@ def _parse_csv(text: io.TextIOBase | Any, source: str, target: str) -> tuple[lis
                     ) from None
                 if math.isnan(value):
                     raise DataError(f"{source} line {line_no}, column {header[i]!r}: missing value (NaN)")
+                if math.isinf(value):
+                    raise DataError(f"{source} line {line_no}, column {header[i]!r}: {cell.strip()!r} is infinite")
                 values.append(value)
             label = row[label_at].strip()
             if not label:
@@ -316,8 +319,10 @@ def split_from_arrays(arrays: dict[str, Any], source: str, fingerprint: str, **e
     _check_shapes(shapes, kinds, source)
     for name in ("X_train", "X_val", "X_test", "y_train", "y_val", "y_test"):
         value = arrays.get(name)
-        if value is not None and np.asarray(value).dtype.kind == "f" and np.isnan(value).any():
-            raise DataError(f"{source}: {name} contains NaN")
+        if value is None or np.asarray(value).dtype.kind != "f" or np.isfinite(value).all():
+            continue
+        bad = "NaN" if np.isnan(value).any() else "inf"
+        raise DataError(f"{source}: {name} contains {bad}")
     return SplitData(
         X_train=arrays["X_train"], y_train=arrays["y_train"], X_test=arrays["X_test"], y_test=arrays["y_test"],
         X_val=arrays.get("X_val"), y_val=arrays.get("y_val"), fingerprint=fingerprint, source=source, **extra,
@@ -354,7 +359,8 @@ def _load_csv_folder(path: Path, target: str) -> SplitData:
             _, rows, labels = parsed[split]
             arrays[f"X_{suffix}"] = np.array(rows, dtype=np.float64)
             arrays[f"y_{suffix}"] = _as_labels(labels)
-    return split_from_arrays(arrays, str(path), fingerprint_path(path), feature_names=parsed["train.csv"][0])
+    return split_from_arrays(arrays, str(path), fingerprint_path(path, target),
+                             feature_names=parsed["train.csv"][0])
 
 
 def load_split(path: str | Path, target: str = "target") -> SplitData:

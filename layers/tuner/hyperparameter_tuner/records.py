@@ -151,10 +151,13 @@ class Run(BaseModel):
     direction: str
     data_uri: str
     data_fingerprint: str
+    data_versions: dict[str, str] = Field(default_factory=dict)
     total: int
+    batches: int | None = None
     reused: int = 0
     winner: str | None = None
     reason: str | None = None
+    input_error: bool = False
     execution_arn: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

@@ -18,7 +18,7 @@ from typing import Any
 from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from ..data import SplitData
-from ..errors import TunerError
+from ..errors import ConfigError, TunerError
 from ..grid import ParamSpec
 from ..records import Experiment, ExperimentSpec, RunStatus
 from ..results import RunResult
@@ -40,7 +40,12 @@ def open_store(path: str | Path = DEFAULT_STORE) -> tuple[SQLiteMetadataTracker,
                                                            SQLiteMetricsTracker]:
     """Open (creating if needed) a local store and return its three adapters."""
     root = Path(path)
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"store {root}: not a directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"store {root}: cannot create the directory ({exc.strerror})") from None
     db = SQLiteDatabase(root / "tuner.db")
     return SQLiteMetadataTracker(db), FolderVersionControl(root), SQLiteMetricsTracker(db)
 
@@ -108,7 +113,7 @@ class LocalTuner(BaseHyperparameterTuner):
         **options: Any,
     ) -> None:
         if jobs is not None and jobs < 1:
-            raise TunerError(f"jobs must be at least 1, got {jobs}")
+            raise ConfigError(f"jobs must be at least 1, got {jobs}")
         self.store = Path(store)
         self.jobs = jobs or os.cpu_count() or 1
         if config is None:  # validate before the store is created: bad input must leave nothing behind

@@ -1,0 +1,52 @@
+# hyperparameter-tuner: the two commands of the README, and their parts.
+#   make example   install into .venv, write the example splits, tune both examples locally
+#   make test      install into .venv (+ checker tools in .tools/), lint, type-check, scan, run every test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PY313 := $(shell pyenv root 2>/dev/null)/versions/3.13.0/bin
+
+.PHONY: install example test lint typecheck scan pytest tools build clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+examples/data/iris.npz: examples/make_data.py | $(STAMP)
+	$(BIN)/python examples/make_data.py
+
+example: $(STAMP) examples/data/iris.npz
+	$(BIN)/hpt run examples/iris.yaml --data examples/data/iris.npz
+	$(BIN)/hpt run examples/diabetes.yaml --data examples/data/diabetes
+
+tools:
+	bash .ci/tools.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/cfn-lint template.yaml
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+scan: tools
+	SAM_CLI_TELEMETRY=0 .tools/sam/bin/sam validate --lint --region us-east-1
+	.tools/cfn-lint/bin/cfn-lint -t template.yaml -a cfn_lint_serverless.rules
+	.tools/checkov/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+test: $(STAMP) tools lint typecheck scan pytest
+
+build: tools
+	PATH="$(PY313):$$PATH" SAM_CLI_TELEMETRY=0 .tools/sam/bin/sam build --region us-east-1
+
+clean:
+	rm -rf .hpt .aws-sam examples/data .pytest_cache .mypy_cache .ruff_cache
