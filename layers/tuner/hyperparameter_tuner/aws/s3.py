@@ -1,0 +1,145 @@
+"""S3 resource version control: model artifacts as objects of a versioned bucket, checked by SHA-256."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import ConfigError, IntegrityError, NotFoundError, StoreError
+from ..ports import ResourceVersionControl
+from ..records import ArtifactRef
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["S3VersionControl", "parse_s3_uri"]
+
+_SHA256_METADATA = "sha256"
+_NULL_VERSION = "null"  # S3's version id of objects written while versioning was off
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"})
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """Split ``s3://bucket/key`` into ``(bucket, key)``; the key is taken verbatim (not URL-decoded).
+
+    Raises
+    ------
+    ConfigError
+        When ``uri`` is not an ``s3://`` URI with both a bucket and a key.
+
+    Examples
+    --------
+    >>> parse_s3_uri("s3://my-bucket/models/abc/model.joblib")
+    ('my-bucket', 'models/abc/model.joblib')
+    """
+    scheme, sep, rest = uri.partition("://")
+    bucket, _, key = rest.partition("/")
+    if not sep or scheme != "s3" or not bucket or not key:
+        raise ConfigError(f"{uri!r} is not an S3 object URI (expected s3://<bucket>/<key>)")
+    return bucket, key
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3VersionControl(ResourceVersionControl):
+    """:class:`ResourceVersionControl` on an S3 bucket with versioning enabled.
+
+    Object layout
+    -------------
+    The bytes go to ``s3://<bucket>/<key>`` as given, with the user metadata ``sha256`` (hex digest). The
+    reference's ``version_id`` is the S3 version id (``"null"`` when the bucket is not versioned, in which
+    case ``load`` reads the current object and still verifies it). Saving bytes equal to the object currently
+    at ``key`` (same ``sha256`` metadata) writes nothing and returns that object's version, so a retried
+    trainer does not create a second version.
+
+    Parameters
+    ----------
+    bucket : str
+        Name of the bucket ``save`` writes to (``load`` reads the bucket named in the reference's URI).
+    client : S3Client, optional
+        A boto3 S3 client; ``boto3.client("s3")`` is created on first use when omitted.
+
+    Notes
+    -----
+    Server-side encryption is left to the bucket's default. Uploads carry ``ChecksumSHA256``, so S3 itself
+    rejects bytes corrupted in transit.
+    """
+
+    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    @property
+    def client(self) -> S3Client:
+        """The injected client, or a default ``boto3.client("s3")`` created on first use."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def _existing(self, key: str, sha256: str) -> ArtifactRef | None:
+        """The reference of the current object at ``key`` if it already holds bytes with this SHA-256."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING_CODES:
+                return None
+            raise
+        if head.get("Metadata", {}).get(_SHA256_METADATA) != sha256:
+            return None
+        return ArtifactRef(
+            uri=f"s3://{self.bucket}/{key}", version_id=head.get("VersionId") or _NULL_VERSION, sha256=sha256,
+            size=head["ContentLength"],
+        )
+
+    def save(self, key: str, data: bytes) -> ArtifactRef:
+        digest = hashlib.sha256(data)
+        sha256 = digest.hexdigest()
+        uri = f"s3://{self.bucket}/{key}"
+        try:
+            existing = self._existing(key, sha256)
+            if existing is not None:
+                return existing
+            response = self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, Metadata={_SHA256_METADATA: sha256},
+                ChecksumSHA256=base64.b64encode(digest.digest()).decode("ascii"),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"{uri}: cannot save the artifact ({_describe(exc)})") from exc
+        return ArtifactRef(uri=uri, version_id=response.get("VersionId") or _NULL_VERSION, sha256=sha256,
+                           size=len(data))
+
+    def load(self, ref: ArtifactRef) -> bytes:
+        bucket, key = parse_s3_uri(ref.uri)
+        try:
+            if ref.version_id == _NULL_VERSION:
+                response = self.client.get_object(Bucket=bucket, Key=key)
+            else:
+                response = self.client.get_object(Bucket=bucket, Key=key, VersionId=ref.version_id)
+            data = response["Body"].read()
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING_CODES:
+                raise NotFoundError(f"artifact {ref.uri} (version {ref.version_id}) not found") from exc
+            raise StoreError(f"{ref.uri}: cannot read the artifact ({_describe(exc)})") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"{ref.uri}: cannot read the artifact ({_describe(exc)})") from exc
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != ref.sha256:
+            raise IntegrityError(
+                f"{ref.uri} (version {ref.version_id}): SHA-256 {actual} does not match the recorded {ref.sha256};"
+                " refusing to load"
+            )
+        return data
+
+
+def _describe(exc: ClientError | BotoCoreError) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', '?')}: {error.get('Message', '')}"
+    return str(exc)
