@@ -40,12 +40,14 @@ def make_experiment(
 
 
 def succeeded(experiment_id: str, run_id: str, finished_at: datetime, **fields: Any) -> Experiment:
+    defaults: dict[str, Any] = {
+        "scores": {"test": {"r2": 0.5}, "validation": {"r2": 0.75}}, "eval_split": "validation",
+        "model_version": f"{experiment_id}.1", "fit_time": 0.25, "score_time": 0.01,
+        "artifact": ArtifactRef(uri=f"s3://bucket/models/{experiment_id}", version_id="v1", sha256="ab" * 32,
+                                size=10),
+    }
     return make_experiment(
-        experiment_id, run_id, status=ExperimentStatus.SUCCEEDED, finished_at=finished_at,
-        scores={"test": {"r2": 0.5}, "validation": {"r2": 0.75}}, eval_split="validation",
-        model_version=f"{experiment_id}.1", fit_time=0.25, score_time=0.01,
-        artifact=ArtifactRef(uri=f"s3://bucket/models/{experiment_id}", version_id="v1", sha256="ab" * 32, size=10),
-        **fields,
+        experiment_id, run_id, status=ExperimentStatus.SUCCEEDED, finished_at=finished_at, **{**defaults, **fields}
     )
 
 
@@ -323,11 +325,6 @@ def test_iter_experiments_returns_full_records(metadata_tracker: MetadataTracker
     assert list(metadata_tracker.iter_experiments("run-1")) == [record]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="records.Experiment serialises NaN scores as JSON null and cannot read them back "
-           "(pydantic's default ser_json_inf_nan='null'); needs ser_json_inf_nan='constants' in records.py",
-)
 def test_experiment_with_a_nan_score_round_trips(metadata_tracker: MetadataTracker) -> None:
     record = succeeded("exp-1", "run-1", T0, scores={"test": {"r2": float("nan")}}, eval_split="test")
     metadata_tracker.put_experiment(record)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -38,6 +39,9 @@ _COMPONENTS = {
     "resource_version_control": ResourceVersionControl,
     "metrics_tracker": MetricsTracker,
 }
+
+
+_IMPORT_LOCK = threading.Lock()
 
 
 def derive_random_state(seed: int, algo: str, params: Mapping[str, Any], trainer_config: Mapping[str, Any]) -> int:
@@ -253,12 +257,17 @@ class BaseHyperparameterTuner(ABC):
     # -- shared machinery used by every concrete tuner -------------------------------------------------------
 
     def warm_up(self) -> None:
-        """Import every trainer class, the scorers and joblib now (before workers fork, or at a cold start)."""
-        import joblib  # noqa: F401
-        import sklearn.metrics  # noqa: F401
+        """Import every trainer class, the scorers and joblib now (before workers fork, or at a cold start).
 
-        for algo in self.config.training_params:
-            get_trainer_class(algo)
+        Serialised by a process-wide lock: first imports of scikit-learn from several threads at once can see
+        partially initialised modules.
+        """
+        with _IMPORT_LOCK:
+            import joblib  # noqa: F401
+            import sklearn.metrics  # noqa: F401
+
+            for algo in self.config.training_params:
+                get_trainer_class(algo)
 
     def load_data(self, data: SplitData | str | Path) -> SplitData:
         """Return ``data`` as :class:`SplitData`, loading it from a path when needed."""

@@ -136,9 +136,9 @@ class TuningConfig(BaseModel):
         """Return the :class:`TrainingGrid` of this config."""
         return TrainingGrid(self.training_params)
 
-    def canonical_json(self) -> str:
-        """A stable JSON form (sorted keys) used to derive run ids."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    def to_json(self) -> str:
+        """Compact JSON that keeps key order: the order of ``training_params`` is the grid's order."""
+        return json.dumps(self.model_dump(mode="json"), separators=(",", ":"))
 
 
 def _subgrids(spec: GridSpec) -> Sequence[Mapping[str, Any]]:

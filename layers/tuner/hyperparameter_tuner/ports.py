@@ -45,7 +45,8 @@ class MetadataTracker(ABC):
       untouched (at-least-once triggers may deliver the same run twice).
     * ``get_run`` returns the stored run or raises :class:`~hyperparameter_tuner.errors.NotFoundError`.
     * ``update_run`` changes only the named fields (concurrent updates of different fields are not lost) and
-      returns the updated run; unknown run -> ``NotFoundError``.
+      returns the updated run; unknown run -> ``NotFoundError``; a name that is not a :class:`Run` field, or
+      ``run_id`` itself -> ``TypeError``.
     * ``list_runs`` returns runs newest first.
     * ``create_model_version`` reserves a new, unique version for an experiment's model.
     * ``put_experiment`` upserts the record keyed by ``(run_id, experiment_id)``, except that a SUCCEEDED
@@ -120,7 +121,7 @@ class MetricsTracker(ABC):
     Contract
     --------
     * ``log_metrics`` records ``{name: value}`` for one split of one experiment in one run; logging the same
-      split again replaces its values (retries are harmless).
+      split again replaces that split's whole set of values (retries are harmless).
     * ``get_metrics`` returns ``{split: {name: value}}`` for an experiment (empty when nothing was logged).
     """
 

@@ -106,6 +106,9 @@ class Experiment(BaseModel):
     ``metrics`` is the performance split's view of it.
     """
 
+    # A score can be NaN (r2 on one sample): keep it as NaN through JSON, not as an unreadable null.
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+
     run_id: str
     experiment_id: str
     index: int

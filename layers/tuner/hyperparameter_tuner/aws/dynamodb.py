@@ -118,7 +118,7 @@ def _json_fields() -> frozenset[str]:
 def _to_attribute(name: str, value: Any) -> dict[str, Any]:
     """One Run field, already in pydantic's JSON mode, as a DynamoDB attribute value."""
     if name in _json_fields() or isinstance(value, dict | list):
-        return _s(json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False))
+        return _s(json.dumps(value, separators=(",", ":"), allow_nan=False))  # key order is grid order
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int | float):

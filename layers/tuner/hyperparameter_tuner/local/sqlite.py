@@ -108,6 +108,9 @@ class SQLiteMetadataTracker(MetadataTracker):
         return Run.model_validate_json(rows[0][0])
 
     def update_run(self, run_id: str, **changes: Any) -> Run:
+        unknown = sorted(set(changes) - (set(Run.model_fields) - {"run_id"}))
+        if unknown:
+            raise TypeError(f"update_run: {unknown[0]!r} is not an updatable Run field")
         with self.db.transaction() as conn:
             row = conn.execute("SELECT doc FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
@@ -183,6 +186,10 @@ class SQLiteMetricsTracker(MetricsTracker):
 
     def log_metrics(self, run_id: str, experiment_id: str, split: str, metrics: Mapping[str, float]) -> None:
         with self.db.transaction() as conn:
+            conn.execute(
+                "DELETE FROM metrics WHERE run_id = ? AND experiment_id = ? AND split = ?",
+                (run_id, experiment_id, split),
+            )
             conn.executemany(
                 "INSERT OR REPLACE INTO metrics (run_id, experiment_id, split, name, value) VALUES (?, ?, ?, ?, ?)",
                 [(run_id, experiment_id, split, name, float(value)) for name, value in metrics.items()],

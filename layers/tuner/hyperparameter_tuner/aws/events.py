@@ -1,0 +1,169 @@
+"""The fan-out's three triggers, parsed into one :class:`RunRequest`.
+
+* **upload**: S3 "Object Created" delivered by EventBridge (the template's wiring). A split is an ``.npz``
+  object under ``datasets/<dataset>/``, or a folder of CSV files under it completed by a ``_SUCCESS`` marker
+  written last. Keys in S3 events are form-encoded (a space arrives as ``+``, a ``+`` as ``%2B``), so they are
+  decoded with ``unquote_plus``.
+* **schedule**: ``{"kind": "schedule", "dataset": "<dataset>"}``, the EventBridge rule's constant input; the
+  run tunes the dataset's latest split.
+* **direct**: ``{"kind": "direct", "config_key": ..., "data_key": ..., "data_version": ...}`` from
+  ``hpt submit`` or ``sam local invoke``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from urllib.parse import unquote_plus
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import ConfigError
+
+__all__ = [
+    "CONFIG_NAMES",
+    "DATASETS_PREFIX",
+    "BadEventError",
+    "DirectEvent",
+    "RunRequest",
+    "ScheduleEvent",
+    "dataset_of",
+    "parse_fan_out_event",
+    "split_of_key",
+]
+
+DATASETS_PREFIX = "datasets/"
+CONFIG_NAMES = ("tuning.yaml", "tuning.yml", "tuning.json")
+SUCCESS_MARKER = "_SUCCESS"
+_DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,127}$")
+
+
+class BadEventError(ConfigError):
+    """The event is malformed or does not name a split: no run can start from it."""
+
+
+class ScheduleEvent(BaseModel):
+    """The scheduled rule's input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["schedule"]
+    dataset: str = Field(pattern=_DATASET.pattern)
+
+
+class DirectEvent(BaseModel):
+    """A direct invocation naming a config object and a split (an ``.npz`` key or a CSV folder prefix)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["direct"]
+    config_key: str = Field(min_length=1, max_length=1024)
+    data_key: str = Field(min_length=1, max_length=1024)
+    data_version: str | None = None
+
+
+class RunRequest(BaseModel):
+    """What the fan-out needs to start a run, whatever the trigger."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trigger: Literal["upload", "schedule", "direct"]
+    dataset: str | None
+    bucket: str | None = None
+    config_key: str | None = None
+    data_key: str | None = None
+    """``.npz`` key, or CSV folder prefix ending in ``/``; ``None`` for a schedule (latest split)."""
+    data_version: str | None = None
+    """Version id of the ``.npz`` (or of the ``_SUCCESS`` marker of a CSV folder)."""
+
+
+def dataset_of(key: str) -> str:
+    """Return the dataset name of a key under ``datasets/<dataset>/``.
+
+    Raises
+    ------
+    BadEventError
+        When the key is not under the datasets prefix or the dataset name is invalid.
+    """
+    if not key.startswith(DATASETS_PREFIX):
+        raise BadEventError(f"s3 key {key!r} is not under {DATASETS_PREFIX}")
+    parts = key[len(DATASETS_PREFIX) :].split("/")
+    if len(parts) < 2 or not parts[0]:
+        raise BadEventError(f"s3 key {key!r}: expected {DATASETS_PREFIX}<dataset>/<split>")
+    if not _DATASET.match(parts[0]):
+        raise BadEventError(f"s3 key {key!r}: dataset name {parts[0]!r} must match {_DATASET.pattern}")
+    return parts[0]
+
+
+def split_of_key(key: str) -> str:
+    """Return the split an uploaded key stands for: the ``.npz`` key itself or the CSV folder prefix.
+
+    Raises
+    ------
+    BadEventError
+        When the key is neither an ``.npz`` object nor a ``_SUCCESS`` marker.
+
+    Examples
+    --------
+    >>> split_of_key("datasets/iris/2026-11-28/_SUCCESS")
+    'datasets/iris/2026-11-28/'
+    """
+    dataset_of(key)
+    if key.endswith(".npz"):
+        return key
+    if key.endswith("/" + SUCCESS_MARKER):
+        return key[: -len(SUCCESS_MARKER)]
+    raise BadEventError(f"s3 key {key!r} is not a split (an .npz file or a CSV folder's {SUCCESS_MARKER} marker)")
+
+
+def _first_error(exc: ValidationError, what: str) -> BadEventError:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in error["loc"]) or what
+    return BadEventError(f"{what} event: {where}: {error['msg']}")
+
+
+def _from_upload(event: dict[str, Any]) -> RunRequest:
+    from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+
+    try:
+        parsed = S3EventNotificationEventBridgeModel.model_validate(event)
+    except ValidationError as exc:
+        raise _first_error(exc, "S3 upload") from None
+    key = unquote_plus(parsed.detail.object.key)
+    data_key = split_of_key(key)
+    return RunRequest(
+        trigger="upload", dataset=dataset_of(key), bucket=parsed.detail.bucket.name, data_key=data_key,
+        data_version=parsed.detail.object.version_id or parsed.detail.object.etag or None,
+    )
+
+
+def parse_fan_out_event(event: Any) -> RunRequest:
+    """Parse any of the fan-out's triggers into a :class:`RunRequest`.
+
+    Raises
+    ------
+    BadEventError
+        One line naming what is wrong with the event.
+    """
+    if not isinstance(event, dict):
+        raise BadEventError(f"event must be a JSON object, got {type(event).__name__}")
+    if event.get("source") == "aws.s3" or "detail-type" in event:
+        return _from_upload(event)
+    kind = event.get("kind")
+    try:
+        if kind == "schedule":
+            schedule = ScheduleEvent.model_validate(event)
+            return RunRequest(trigger="schedule", dataset=schedule.dataset)
+        if kind == "direct":
+            direct = DirectEvent.model_validate(event)
+            data_key = direct.data_key
+            if not data_key.endswith(".npz") and not data_key.endswith("/"):
+                data_key += "/"
+            return RunRequest(trigger="direct", dataset=None, config_key=direct.config_key, data_key=data_key,
+                              data_version=direct.data_version)
+    except ValidationError as exc:
+        raise _first_error(exc, str(kind)) from None
+    raise BadEventError(
+        "event is not an S3 upload (source aws.s3), a schedule ({\"kind\": \"schedule\"}) or a direct invocation"
+        " ({\"kind\": \"direct\"})"
+    )

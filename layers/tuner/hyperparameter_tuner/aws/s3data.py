@@ -1,0 +1,182 @@
+"""Split data in S3: find, download (pinned to versions), fingerprint and upload splits.
+
+A split is an ``.npz`` object, or a folder (prefix) holding ``train.csv``, ``test.csv`` and optionally
+``validation.csv``, completed by a ``_SUCCESS`` marker written last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..data import CSV_FILES, csv_set_fingerprint, inspect_csv_folder, inspect_npz
+from ..errors import DataError, NotFoundError, StoreError
+from .events import DATASETS_PREFIX, SUCCESS_MARKER
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["FetchedSplit", "fetch_split", "latest_split", "read_text", "upload_split"]
+
+_CHUNK = 1 << 20
+
+
+@dataclass
+class FetchedSplit:
+    """A split downloaded from S3 into a local path, with its fingerprint and the versions read."""
+
+    path: Path
+    fingerprint: str
+    uri: str
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def _client_error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Path) -> tuple[str, str]:
+    """Download one object to ``dest``; return (sha256, version id)."""
+    from botocore.exceptions import ClientError
+
+    args: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version and version != "null":
+        args["VersionId"] = version
+    try:
+        response = s3.get_object(**args)
+    except ClientError as exc:
+        if _client_error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404", "InvalidArgument"):
+            raise DataError(f"s3://{bucket}/{key}: no such object") from None
+        raise StoreError(f"s3://{bucket}/{key}: cannot read ({_client_error_code(exc)})") from exc
+    digest = hashlib.sha256()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Write aside and rename: a reader never sees a half-written file (concurrent invocations share /tmp).
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    with os.fdopen(fd, "wb") as fh:
+        for chunk in response["Body"].iter_chunks(_CHUNK):
+            digest.update(chunk)
+            fh.write(chunk)
+    Path(tmp).replace(dest)
+    return digest.hexdigest(), str(response.get("VersionId") or "null")
+
+
+def fetch_split(
+    s3: S3Client, bucket: str, data_key: str, dest: Path, *, version: str | None = None,
+    versions: dict[str, str] | None = None, target: str = "target",
+) -> FetchedSplit:
+    """Download a split to ``dest`` and check it with the standard library only (no numpy).
+
+    Parameters
+    ----------
+    data_key : str
+        ``.npz`` key, or CSV folder prefix ending with ``/``.
+    version : str, optional
+        Version id of the ``.npz``.
+    versions : dict, optional
+        Version id per CSV key, to read exactly what a run recorded.
+
+    Raises
+    ------
+    DataError
+        Naming the object that is missing or the array/line at fault.
+    """
+    if data_key.endswith(".npz"):
+        path = dest / "split.npz"
+        sha, version_id = _download(s3, bucket, data_key, version, path)
+        with path.open("rb") as fh:
+            inspect_npz(fh, f"s3://{bucket}/{data_key}")
+        return FetchedSplit(path, sha, f"s3://{bucket}/{data_key}", {data_key: version_id})
+    folder = dest / "split"
+    digests: dict[str, str] = {}
+    read_versions: dict[str, str] = {}
+    listed = _list_keys(s3, bucket, data_key)
+    for name in CSV_FILES.values():
+        key = data_key + name
+        if key not in listed and not (versions and key in versions):
+            continue
+        digests[name], read_versions[key] = _download(s3, bucket, key, (versions or {}).get(key), folder / name)
+    source = f"s3://{bucket}/{data_key}"
+    handles = {name: (folder / name).open("rb") for name in digests}
+    try:
+        inspect_csv_folder(handles, source.rstrip("/"), target)  # type: ignore[arg-type]
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return FetchedSplit(folder, csv_set_fingerprint(digests, target), source, read_versions)
+
+
+def _list_keys(s3: S3Client, bucket: str, prefix: str) -> set[str]:
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        keys.update(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
+def latest_split(s3: S3Client, bucket: str, dataset: str) -> tuple[str, str | None]:
+    """Return ``(data_key, version)`` of a dataset's most recent split (``.npz`` or completed CSV folder).
+
+    Raises
+    ------
+    NotFoundError
+        When the dataset has no split.
+    """
+    best: tuple[Any, str, str | None] | None = None
+    prefix = f"{DATASETS_PREFIX}{dataset}/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.endswith(".npz"):
+                split = key
+            elif key.endswith("/" + SUCCESS_MARKER):
+                split = key[: -len(SUCCESS_MARKER)]
+            else:
+                continue
+            if best is None or item["LastModified"] > best[0]:
+                best = (item["LastModified"], split, None)
+                if split.endswith(".npz"):
+                    head = s3.head_object(Bucket=bucket, Key=key)
+                    best = (item["LastModified"], split, head.get("VersionId"))
+    if best is None:
+        raise NotFoundError(f"dataset {dataset!r} has no split under s3://{bucket}/{prefix}")
+    return best[1], best[2]
+
+
+def read_text(s3: S3Client, bucket: str, key: str) -> str | None:
+    """Return an object's text, or ``None`` when it does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if _client_error_code(exc) in ("NoSuchKey", "404"):
+            return None
+        raise StoreError(f"s3://{bucket}/{key}: cannot read ({_client_error_code(exc)})") from exc
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"s3://{bucket}/{key}: not UTF-8 text") from None
+
+
+def upload_split(s3: S3Client, bucket: str, prefix: str, path: Path) -> tuple[str, dict[str, Any]]:
+    """Upload a local split under ``prefix`` as a user would; return ``(trigger key, put_object response)``.
+
+    An ``.npz`` is one object; a CSV folder is its CSV files then a ``_SUCCESS`` marker, written last.
+    """
+    if path.is_dir():
+        folder = f"{prefix}{path.name}/"
+        found = False
+        for name in CSV_FILES.values():
+            if (path / name).is_file():
+                found = True
+                s3.put_object(Bucket=bucket, Key=folder + name, Body=(path / name).read_bytes())
+        if not found:
+            raise DataError(f"{path}: no train.csv, validation.csv or test.csv to upload")
+        key = folder + SUCCESS_MARKER
+        return key, dict(s3.put_object(Bucket=bucket, Key=key, Body=b""))
+    key = f"{prefix}{path.name}"
+    return key, dict(s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes()))

@@ -1,0 +1,422 @@
+"""The AWS workflow's three steps as domain functions: fan out, train a batch, reduce.
+
+Handlers parse their event and call one of these with a :class:`Services` built once at cold start. Nothing
+large travels through Step Functions: the fan-out writes the manifest (index ranges into the grid) to S3 and
+passes its key; trainers rebuild every experiment from its grid index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+from ..config import TuningConfig, load_config_text, parse_config
+from ..data import SplitData, load_split
+from ..errors import ConfigError, DataError, NotFoundError
+from ..records import Experiment, ExperimentStatus, Run, RunStatus, content_id, utcnow
+from .events import CONFIG_NAMES, DATASETS_PREFIX, RunRequest, dataset_of
+from .s3data import fetch_split, latest_split, read_text
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from .tuner import StepFunctionsTuner
+
+__all__ = [
+    "COMPLETION_DETAIL_TYPE",
+    "COMPLETION_SOURCE",
+    "BatchItem",
+    "BatchResult",
+    "FanOutResult",
+    "ReduceResult",
+    "Services",
+    "fan_out",
+    "iter_batch_failures",
+    "plan_batches",
+    "reduce_run",
+    "train_batch",
+]
+
+MAX_BATCH = 100
+COMPLETION_SOURCE = "hyperparameter-tuner"
+COMPLETION_DETAIL_TYPE = "Tuning Run Completed"
+
+
+@dataclass
+class Services:
+    """Settings, AWS clients and caches shared by the warm invocations of one Lambda container."""
+
+    settings: Settings
+    s3: S3Client
+    dynamodb: DynamoDBClient
+    sfn: SFNClient | None = None
+    events: EventBridgeClient | None = None
+    metrics: Metrics | None = None
+    _data: dict[str, SplitData] = field(default_factory=dict)
+    _data_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, settings: Settings, metrics: Metrics | None = None, *, stepfunctions: bool = False,
+               events: bool = False) -> Services:
+        """Create the clients a handler needs (call once, at module level)."""
+        import boto3
+
+        return cls(
+            settings=settings, s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"),
+            sfn=boto3.client("stepfunctions") if stepfunctions else None,
+            events=boto3.client("events") if events else None, metrics=metrics,
+        )
+
+    def tuner(self, config: TuningConfig) -> StepFunctionsTuner:
+        """A tuner on this deployment's table and bucket, for ``config``."""
+        from .tuner import StackResources, StepFunctionsTuner
+
+        resources = StackResources(bucket=self.settings.bucket_name, table=self.settings.table_name,
+                                   state_machine_arn=self.settings.state_machine_arn)
+        return StepFunctionsTuner(config=config, resources=resources, s3=self.s3, dynamodb=self.dynamodb,
+                                  metrics_sink=self.metrics, max_experiments=self.settings.max_experiments)
+
+    def metadata(self) -> Any:
+        """The run/experiment tracker on this deployment's table."""
+        from .dynamodb import DynamoDBMetadataTracker
+
+        return DynamoDBMetadataTracker(self.settings.table_name, client=self.dynamodb)
+
+    def load_data(self, run: Run, target: str) -> SplitData:
+        """Load a run's split, cached in memory and in ``/tmp`` across warm invocations, checked against the
+        fingerprint the fan-out recorded."""
+        with self._data_lock:  # one download per container, even when invocations share it (the emulator)
+            return self._load_data(run, target)
+
+    def _load_data(self, run: Run, target: str) -> SplitData:
+        cached = self._data.get(run.data_fingerprint)
+        if cached is not None:
+            return cached
+        dest = Path(self.settings.data_cache_dir) / run.data_fingerprint
+        bucket, data_key = _split_uri(run.data_uri)
+        fetched = fetch_split(self.s3, bucket, data_key, dest, versions=run.data_versions, target=target)
+        if fetched.fingerprint != run.data_fingerprint:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise DataError(f"{run.data_uri}: the data changed since the run started (fingerprint mismatch)")
+        split = load_split(fetched.path, target)
+        split.source, split.fingerprint = run.data_uri, run.data_fingerprint
+        self._data.clear()  # one split per container is plenty; don't grow /tmp-backed memory without bound
+        self._data[run.data_fingerprint] = split
+        return split
+
+
+def _split_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise DataError(f"{uri}: not an s3:// URI")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+# -- fan-out ---------------------------------------------------------------------------------------------------
+
+
+class FanOutResult(BaseModel):
+    """What the fan-out did: ``STARTED`` a run, found a ``DUPLICATE``, recorded a ``FAILED`` run for bad input,
+    or ``REJECTED`` an event that names no run."""
+
+    status: Literal["STARTED", "DUPLICATE", "FAILED", "REJECTED"]
+    run_id: str | None = None
+    execution_arn: str | None = None
+    total: int | None = None
+    batches: int | None = None
+    reason: str | None = None
+
+
+class BatchItem(BaseModel):
+    """One manifest item: experiments ``[start, stop)`` of a run's grid."""
+
+    run_id: str
+    batch: int
+    start: int
+    stop: int
+
+
+def plan_batches(total: int, config: TuningConfig) -> list[tuple[int, int]]:
+    """Split ``total`` experiments into ``[start, stop)`` ranges.
+
+    ``batch_size`` from the config, else the grid spread evenly over ``max_concurrency`` batches with at most
+    ``MAX_BATCH`` experiments each, so many fast fits share one invocation.
+
+    Examples
+    --------
+    >>> from hyperparameter_tuner.config import parse_config
+    >>> cfg = parse_config({"training_params": {"Ridge": {"alpha": [1, 2, 3]}}, "metrics": ["r2"],
+    ...                     "perf_metric": "r2", "max_concurrency": 2})
+    >>> plan_batches(3, cfg)
+    [(0, 2), (2, 3)]
+    """
+    size = config.batch_size or max(1, min(MAX_BATCH, math.ceil(total / config.max_concurrency)))
+    return [(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def _find_config(services: Services, bucket: str, dataset: str) -> tuple[str, str]:
+    for name in CONFIG_NAMES:
+        key = f"{DATASETS_PREFIX}{dataset}/{name}"
+        text = read_text(services.s3, bucket, key)
+        if text is not None:
+            return key, text
+    raise ConfigError(f"s3://{bucket}/{DATASETS_PREFIX}{dataset}/: no {' or '.join(CONFIG_NAMES)} for this dataset")
+
+
+def _failed_run(run_id: str, data_uri: str, reason: str, config: TuningConfig | None) -> Run:
+    return Run(
+        run_id=run_id, name=config.name if config else None, status=RunStatus.FAILED,
+        config=config.model_dump(mode="json") if config else {}, perf_metric=config.perf_metric if config else "",
+        direction=config.resolved_direction if config else "", data_uri=data_uri, data_fingerprint="", total=0,
+        reason=reason, input_error=True, finished_at=utcnow(),
+    )
+
+
+def fan_out(request: RunRequest, services: Services) -> FanOutResult:
+    """Validate the config and the split, write the manifest, record the run and start its execution.
+
+    One split yields one run: the run id is derived from the split's key and version and the config's bytes,
+    and it names the execution, so a duplicate event starts nothing new. Bad input (config or data) is recorded
+    as a FAILED run with the reason, and no execution starts.
+    """
+    settings = services.settings
+    bucket = request.bucket or settings.bucket_name
+    if bucket != settings.bucket_name:
+        return FanOutResult(status="REJECTED", reason=f"event for bucket {bucket!r}, not {settings.bucket_name!r}")
+    data_key, version = request.data_key, request.data_version
+    if data_key is None:
+        assert request.dataset is not None, "a schedule names its dataset"
+        try:
+            data_key, version = latest_split(services.s3, bucket, request.dataset)
+        except NotFoundError as exc:
+            return FanOutResult(status="REJECTED", reason=str(exc))
+    data_uri = f"s3://{bucket}/{data_key}"
+    # The run id covers the split's version and the config's bytes: a duplicate delivery maps to the same run.
+    config_key = request.config_key
+    try:
+        if config_key is None:
+            config_key, config_text = _find_config(services, bucket, request.dataset or dataset_of(data_key))
+        else:
+            text = read_text(services.s3, bucket, config_key)
+            if text is None:
+                raise ConfigError(f"s3://{bucket}/{config_key}: no such config object")
+            config_text = text
+    except ConfigError as exc:
+        run_id = content_id("run", bucket, data_key, version, None)
+        return _record_input_failure(services, run_id, data_uri, str(exc), None)
+    config_digest = hashlib.sha256(config_text.encode()).hexdigest()
+    run_id = content_id("run", bucket, data_key, version, config_digest)
+    metadata = services.metadata()
+    try:
+        existing: Run | None = metadata.get_run(run_id)
+    except NotFoundError:
+        existing = None
+    if existing is not None and (existing.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+                                 or existing.execution_arn is not None):
+        return FanOutResult(status="DUPLICATE", run_id=run_id, execution_arn=existing.execution_arn,
+                            total=existing.total, batches=existing.batches, reason=f"run is {existing.status.value}")
+    config: TuningConfig | None = None
+    try:
+        config = load_config_text(config_text, f"s3://{bucket}/{config_key}")
+        tuner = services.tuner(config)
+        dest = Path(settings.data_cache_dir) / f"fan-out-{run_id}"
+        try:
+            fetched = fetch_split(services.s3, bucket, data_key, dest, version=version, target=config.target)
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
+    except (ConfigError, DataError) as exc:
+        return _record_input_failure(services, run_id, data_uri, str(exc), config)
+    total = len(config.grid())
+    ranges = plan_batches(total, config)
+    manifest_key = f"runs/{run_id}/manifest.json"
+    manifest = [BatchItem(run_id=run_id, batch=i, start=a, stop=b).model_dump() for i, (a, b) in enumerate(ranges)]
+    services.s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode(),
+                           ContentType="application/json")
+    run = tuner.new_run(run_id, data_uri, fetched.fingerprint, status=RunStatus.RUNNING,
+                        data_versions=fetched.versions, batches=len(ranges))
+    metadata.create_run(run)
+    execution_arn = _start_execution(services, run_id, {
+        "run_id": run_id, "bucket": bucket, "manifest_key": manifest_key, "max_concurrency": config.max_concurrency,
+    })
+    metadata.update_run(run_id, execution_arn=execution_arn)
+    if services.metrics is not None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        services.metrics.add_metric(name="ExperimentsPlanned", unit=MetricUnit.Count, value=total)
+    return FanOutResult(status="STARTED", run_id=run_id, execution_arn=execution_arn, total=total,
+                        batches=len(ranges))
+
+
+def _record_input_failure(services: Services, run_id: str, data_uri: str, reason: str,
+                          config: TuningConfig | None) -> FanOutResult:
+    services.metadata().create_run(_failed_run(run_id, data_uri, reason, config))
+    return FanOutResult(status="FAILED", run_id=run_id, reason=reason)
+
+
+def _start_execution(services: Services, run_id: str, payload: dict[str, Any]) -> str:
+    from botocore.exceptions import ClientError
+
+    assert services.sfn is not None and services.settings.state_machine_arn, "the fan-out has a state machine"
+    arn = services.settings.state_machine_arn
+    try:
+        return services.sfn.start_execution(stateMachineArn=arn, name=run_id, input=json.dumps(payload))[
+            "executionArn"
+        ]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            raise
+    # Same name: the execution of this very run already exists (an earlier delivery started it).
+    return arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+
+
+# -- trainer ---------------------------------------------------------------------------------------------------
+
+
+class BatchResult(BaseModel):
+    """Counts for one batch (small: it goes back to Step Functions and is discarded)."""
+
+    run_id: str
+    batch: int
+    succeeded: int = 0
+    failed: int = 0
+    reused: int = 0
+
+
+def train_batch(item: BatchItem, services: Services) -> BatchResult:
+    """Run experiments ``[start, stop)`` of a run: build and save each model, write each record.
+
+    Experiments already SUCCEEDED in this run (a retried invocation) or in an earlier run on the same data are
+    not trained again. A failing fit is a FAILED record, not an error; an error here (data unreadable, service
+    failure) fails the whole batch, which the state machine's Catch records.
+    """
+    metadata = services.metadata()
+    run = metadata.get_run(item.run_id)
+    config = parse_config(run.config, f"run {run.run_id} config")
+    tuner = services.tuner(config)
+    tuner.warm_up()
+    data = services.load_data(run, config.target)
+    result = BatchResult(run_id=item.run_id, batch=item.batch)
+    for spec in tuner.iter_specs(run.data_fingerprint, item.start, item.stop):
+        current = metadata.get_experiment(run.run_id, spec.experiment_id)
+        if current is not None and current.status is ExperimentStatus.SUCCEEDED:
+            result.reused += 1
+            continue
+        if tuner.reuse(spec, run.run_id) is not None:
+            result.reused += 1
+            continue
+        experiment = tuner.run_one(data, spec, run.run_id)
+        if experiment.status is ExperimentStatus.SUCCEEDED:
+            result.succeeded += 1
+        else:
+            result.failed += 1
+    if services.metrics is not None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        services.metrics.add_metric(name="ExperimentsSucceeded", unit=MetricUnit.Count, value=result.succeeded)
+        services.metrics.add_metric(name="ExperimentsFailed", unit=MetricUnit.Count, value=result.failed)
+    return result
+
+
+# -- reducer ---------------------------------------------------------------------------------------------------
+
+
+class ReduceResult(BaseModel):
+    """The closed run's summary."""
+
+    run_id: str
+    status: str
+    winner: str | None = None
+    perf_metric: str
+    value: float | None = None
+    model_uri: str | None = None
+    reason: str | None = None
+
+
+def iter_batch_failures(services: Services, run_id: str) -> Iterator[dict[str, Any]]:
+    """Yield the ``BATCHFAIL#`` items the state machine's Catch wrote for a run (paginated Query)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    paginator = services.dynamodb.get_paginator("query")
+    for page in paginator.paginate(
+        TableName=services.settings.table_name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+        ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}, ":prefix": {"S": "BATCHFAIL#"}},
+    ):
+        for item in page.get("Items", []):
+            yield {key: deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _record_batch_failures(services: Services, tuner: StepFunctionsTuner, run: Run) -> None:
+    metadata = tuner.metadata_tracker
+    for failure in iter_batch_failures(services, run.run_id):
+        cause = _describe_failure(failure)
+        for spec in tuner.iter_specs(run.data_fingerprint, int(failure["start"]), int(failure["stop"])):
+            if metadata.get_experiment(run.run_id, spec.experiment_id) is None:
+                metadata.put_experiment(Experiment.from_spec(
+                    spec, run.run_id, status=ExperimentStatus.FAILED, error_type="BatchFailed",
+                    error=f"trainer batch {failure['batch']} failed: {cause}", finished_at=utcnow(),
+                ))
+
+
+def _describe_failure(failure: dict[str, Any]) -> str:
+    error = str(failure.get("error") or "States.TaskFailed")
+    cause = str(failure.get("cause") or "")
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and "errorMessage" in parsed:
+            cause = f"{parsed.get('errorType', '')}: {parsed['errorMessage']}".strip(": ")
+    except ValueError:
+        pass
+    return f"{error} ({' '.join(cause.split())[:300]})" if cause else error
+
+
+def reduce_run(run_id: str, services: Services) -> ReduceResult:
+    """Record failed batches, pick the winner, close the run and publish the completion event.
+
+    Idempotent: a run already closed is summarised again without new writes or a second event.
+    """
+    metadata = services.metadata()
+    run = metadata.get_run(run_id)
+    if run.status not in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+        tuner = services.tuner(parse_config(run.config, f"run {run_id} config"))
+        _record_batch_failures(services, tuner, run)
+        run = tuner.finish_run(run_id)
+        _publish(services, run, metadata)
+    return _summary(run, metadata)
+
+
+def _summary(run: Run, metadata: Any) -> ReduceResult:
+    value = model_uri = None
+    if run.winner is not None:
+        winner = metadata.get_experiment(run.run_id, run.winner)
+        if winner is not None:
+            value = winner.metrics.get(run.perf_metric)
+            model_uri = winner.artifact.uri if winner.artifact else None
+    return ReduceResult(run_id=run.run_id, status=run.status.value, winner=run.winner, perf_metric=run.perf_metric,
+                        value=value, model_uri=model_uri, reason=run.reason)
+
+
+def _publish(services: Services, run: Run, metadata: Any) -> None:
+    if services.events is None:
+        return
+    detail = _summary(run, metadata).model_dump(mode="json")
+    services.events.put_events(Entries=[{
+        "Source": COMPLETION_SOURCE, "DetailType": COMPLETION_DETAIL_TYPE, "Detail": json.dumps(detail),
+        "EventBusName": services.settings.event_bus_name,
+    }])
+

@@ -1,0 +1,85 @@
+"""``hpt emulate``: the whole AWS workflow of ``template.yaml`` on one split, run locally in the emulator.
+
+It uploads the config and the split as a user would (``datasets/<dataset>/tuning.yaml`` and the split),
+delivers the upload trigger to the fan-out the way the template wires it, waits for the state machine, and
+reads the run back from the emulated table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataError, TunerError
+from ..results import RunResult
+
+__all__ = ["EmulatedInputError", "emulate_run"]
+
+
+class EmulatedInputError(ConfigError):
+    """The fan-out refused the config or the data (its FAILED run record's reason is the message)."""
+
+
+def _dataset_name(config_path: Path, text: str) -> str:
+    import yaml
+
+    try:
+        name = (yaml.safe_load(text) or {}).get("name")
+    except (yaml.YAMLError, AttributeError):
+        name = None
+    raw = str(name or config_path.stem)
+    return re.sub(r"[^A-Za-z0-9._=-]", "-", raw).strip("-.") or "dataset"
+
+
+def emulate_run(
+    config_path: str | Path,
+    data_path: str | Path,
+    *,
+    template: str | Path = "template.yaml",
+    timeout: float = 3600.0,
+    on_started: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Run one tuning through the emulated AWS application and return its :class:`RunResult`.
+
+    Raises
+    ------
+    EmulatedInputError
+        When the fan-out recorded the run as FAILED for bad input, or rejected the event.
+    ConfigError, DataError
+        When the local files cannot be read or uploaded.
+    """
+    from ..aws.dynamodb import DynamoDBMetadataTracker
+    from ..aws.s3data import upload_split
+    from . import Emulator
+
+    config_path, data_path, template = Path(config_path), Path(data_path), Path(template)
+    if not template.is_file():
+        raise ConfigError(f"{template}: no such template (run from the project root or pass --template)")
+    try:
+        config_text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: cannot read the config ({exc})") from None
+    if not data_path.exists():
+        raise DataError(f"{data_path}: no such file or folder")
+    dataset = _dataset_name(config_path, config_text)
+    suffix = ".json" if config_path.suffix == ".json" else ".yaml"
+    with Emulator(template, retry_sleep=False) as emu:
+        prefix = f"datasets/{dataset}/"
+        emu.s3.put_object(Bucket=emu.bucket_name, Key=f"{prefix}tuning{suffix}", Body=config_text.encode())
+        key, _ = upload_split(emu.s3, emu.bucket_name, prefix, data_path)
+        started = emu.deliver_s3_object_created(key)["FanOutFunction"]
+        if on_started is not None:
+            on_started(started)
+        if started.get("status") in ("FAILED", "REJECTED"):
+            raise EmulatedInputError(str(started.get("reason")))
+        execution = emu.wait_for_execution(started["execution_arn"], timeout=timeout)
+        metadata = DynamoDBMetadataTracker(emu.table_name, client=emu.dynamodb)
+        run = metadata.get_run(started["run_id"])
+        result = RunResult.collect(run, metadata.iter_experiments(run.run_id))
+        if execution.get("status") != "SUCCEEDED" and run.status.value not in ("SUCCEEDED", "FAILED"):
+            raise TunerError(f"execution {execution.get('status')}: {execution.get('cause') or execution.get('error')}")
+        return result
