@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hyperparameter_tuner.aws.events import BadEventError, parse_fan_out_event
 from hyperparameter_tuner.aws.settings import Settings
-from hyperparameter_tuner.aws.workflow import FanOutResult, Services, fan_out
+from hyperparameter_tuner.aws.workflow import Services, fan_out, reject_event
 
 logger = Logger()
 tracer = Tracer()
@@ -27,7 +27,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except BadEventError as exc:
         # Retrying a malformed event cannot help: report it and succeed.
         logger.error("rejected event", extra={"reason": str(exc)})
-        return FanOutResult(status="REJECTED", reason=str(exc)).model_dump(mode="json")
+        return reject_event(event, str(exc), services).model_dump(mode="json")
     result = fan_out(request, services)
     logger.info("fan-out", extra=result.model_dump(mode="json"))
     return result.model_dump(mode="json")

@@ -53,17 +53,18 @@ def _serialise_moto_dynamodb_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     then updates it), so two threads can lose an ``ADD``. With one lock per request, the concurrency tests check
     the adapter (one atomic request, or a read-modify-write that would lose updates), not moto.
     """
-    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
+    # Lock the whole request handler: moto reads the old item for ReturnValues before it calls the backend.
     lock = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
+        original = getattr(DynamoHandler, name)
 
         def locked(*args: Any, __original: Callable[..., Any] = original, **kwargs: Any) -> Any:
             with lock:
                 return __original(*args, **kwargs)
 
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+        monkeypatch.setattr(DynamoHandler, name, locked)
 
 
 @pytest.fixture

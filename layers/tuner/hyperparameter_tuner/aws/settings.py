@@ -23,12 +23,14 @@ class Settings(BaseModel):
     state_machine_arn: str | None = None
     event_bus_name: str = "default"
     max_experiments: int = Field(default=DEFAULT_MAX_EXPERIMENTS, ge=1)
+    trainer_concurrency: int = Field(default=0, ge=0)
+    """The trainer's reserved concurrency (0: none reserved); caps the Map's ``MaxConcurrency``."""
     data_cache_dir: str = "/tmp/hpt-data"  # noqa: S108 - Lambda's only writable disk
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``BUCKET_NAME``, ``TABLE_NAME``, ``STATE_MACHINE_ARN``, ``EVENT_BUS_NAME``, ``MAX_EXPERIMENTS``,
-        ``DATA_CACHE_DIR`` from the environment.
+        ``TRAINER_CONCURRENCY``, ``DATA_CACHE_DIR`` from the environment.
 
         Raises
         ------

@@ -46,6 +46,7 @@ __all__ = [
     "Services",
     "fan_out",
     "iter_batch_failures",
+    "reject_event",
     "plan_batches",
     "reduce_run",
     "train_batch",
@@ -196,14 +197,15 @@ def fan_out(request: RunRequest, services: Services) -> FanOutResult:
     settings = services.settings
     bucket = request.bucket or settings.bucket_name
     if bucket != settings.bucket_name:
-        return FanOutResult(status="REJECTED", reason=f"event for bucket {bucket!r}, not {settings.bucket_name!r}")
+        reason = f"event for bucket {bucket!r}, not {settings.bucket_name!r}"
+        return reject_event(request.model_dump(mode="json"), reason, services)
     data_key, version = request.data_key, request.data_version
     if data_key is None:
         assert request.dataset is not None, "a schedule names its dataset"
         try:
             data_key, version = latest_split(services.s3, bucket, request.dataset)
         except NotFoundError as exc:
-            return FanOutResult(status="REJECTED", reason=str(exc))
+            return reject_event(request.model_dump(mode="json"), str(exc), services)
     data_uri = f"s3://{bucket}/{data_key}"
     # The run id covers the split's version and the config's bytes: a duplicate delivery maps to the same run.
     config_key = request.config_key
@@ -249,8 +251,11 @@ def fan_out(request: RunRequest, services: Services) -> FanOutResult:
     run = tuner.new_run(run_id, data_uri, fetched.fingerprint, status=RunStatus.RUNNING,
                         data_versions=fetched.versions, batches=len(ranges))
     metadata.create_run(run)
+    concurrency = config.max_concurrency
+    if settings.trainer_concurrency:
+        concurrency = min(concurrency, settings.trainer_concurrency)
     execution_arn = _start_execution(services, run_id, {
-        "run_id": run_id, "bucket": bucket, "manifest_key": manifest_key, "max_concurrency": config.max_concurrency,
+        "run_id": run_id, "bucket": bucket, "manifest_key": manifest_key, "max_concurrency": concurrency,
     })
     metadata.update_run(run_id, execution_arn=execution_arn)
     if services.metrics is not None:
@@ -259,6 +264,14 @@ def fan_out(request: RunRequest, services: Services) -> FanOutResult:
         services.metrics.add_metric(name="ExperimentsPlanned", unit=MetricUnit.Count, value=total)
     return FanOutResult(status="STARTED", run_id=run_id, execution_arn=execution_arn, total=total,
                         batches=len(ranges))
+
+
+def reject_event(event: Any, reason: str, services: Services) -> FanOutResult:
+    """Record an event that names no valid run as a FAILED run (id derived from the event), start nothing."""
+    run_id = content_id("rejected-event", event, reason)
+    return _record_input_failure(services, run_id, "", f"rejected event: {reason}", None).model_copy(
+        update={"status": "REJECTED"}
+    )
 
 
 def _record_input_failure(services: Services, run_id: str, data_uri: str, reason: str,
