@@ -13,10 +13,11 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn,
 from rich.table import Table
 from rich.text import Text
 
+from .planning import Plan
 from .records import Experiment, ExperimentStatus, Run
 from .results import RunResult, leaderboard_rows
 
-__all__ = ["RunProgress", "make_console", "print_leaderboard", "print_summary"]
+__all__ = ["RunProgress", "make_console", "print_leaderboard", "print_plan", "print_summary"]
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -130,3 +131,32 @@ def print_summary(console: Console, result: RunResult) -> None:
     )
     if winner.artifact is not None:
         console.print(f"model: {winner.artifact.uri}  sha256={winner.artifact.sha256[:16]}…")
+
+
+def print_plan(console: Console, plan: Plan) -> None:
+    """The plan as two small tables: the estimate and the limit checks."""
+    table = Table(title="plan", show_header=False)
+    table.add_column("what")
+    table.add_column("estimate")
+    per_trainer = ", ".join(f"{name} {_fmt(value)} s" for name, value in plan.fit_seconds.items())
+    rows = [
+        ("experiments", f"{plan.experiments:,}"),
+        ("batches (trainer invocations)", f"{plan.batches:,} of up to {plan.batch_size} experiments"),
+        ("invocations per experiment", f"{plan.invocations_per_experiment:.3f}"),
+        ("state transitions", f"{plan.state_transitions:,} ({plan.transitions_per_experiment:.3f} per experiment)"),
+        ("max concurrency", str(plan.max_concurrency)),
+        ("fit + score per experiment", f"{per_trainer} ({plan.fit_source})"),
+        ("trainer memory", f"{plan.trainer_memory_mb} MB"),
+        ("Lambda GB-seconds", _fmt(plan.lambda_gb_seconds)),
+        ("longest batch", "-" if plan.longest_batch_seconds is None else f"{plan.longest_batch_seconds:.1f} s"),
+        ("wall time (est.)", "-" if plan.wall_seconds is None else f"{plan.wall_seconds:.0f} s"),
+    ]
+    if plan.cost_usd is not None:
+        rows += [(f"cost: {name}", f"${value:.4f}") for name, value in plan.cost_usd.items()]
+        rows.append(("cost: total", f"${plan.total_cost_usd:.4f}"))
+    for what, value in rows:
+        table.add_row(what, value)
+    console.print(table)
+    for check in plan.checks:
+        mark = {True: "[green]ok[/green]", False: "[red]FAIL[/red]", None: "[yellow]?[/yellow]"}[check.ok]
+        console.print(f"{mark} {check.name}: {check.detail}")

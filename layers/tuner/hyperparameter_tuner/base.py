@@ -9,6 +9,7 @@ import math
 import threading
 import time
 import traceback
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -175,21 +176,25 @@ class BaseHyperparameterTuner(ABC):
         trainer_config = dict(trainer_config or {})
         started = utcnow()
         estimator = get_trainer_class(algo)(**trainer_config, **params)
-        tick = time.perf_counter()
-        estimator.fit(data.X_train, data.y_train)
-        fit_time = time.perf_counter() - tick
-        scores: dict[str, dict[str, float]] = {}
-        tick = time.perf_counter()
-        for split, X, y in data.scoring_splits():
-            scores[split] = score_estimator(estimator, X, y, self.config.metrics)
-        score_time = time.perf_counter() - tick
+        # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tick = time.perf_counter()
+            estimator.fit(data.X_train, data.y_train)
+            fit_time = time.perf_counter() - tick
+            scores: dict[str, dict[str, float]] = {}
+            tick = time.perf_counter()
+            for split, X, y in data.scoring_splits():
+                scores[split] = score_estimator(estimator, X, y, self.config.metrics)
+            score_time = time.perf_counter() - tick
+        messages = list(dict.fromkeys(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught))[:5]
         for split, values in scores.items():
             self.metrics_tracker.log_metrics(model_version.run_id, model_version.experiment_id, split, values)
         experiment = Experiment(
             run_id=model_version.run_id, experiment_id=model_version.experiment_id, index=kwargs.get("index", -1),
             algo=algo, params=params, trainer_config=trainer_config, data_fingerprint=data.fingerprint,
             model_version=model_version.version, scores=scores, eval_split=data.eval_split, fit_time=fit_time,
-            score_time=score_time, started_at=started,
+            score_time=score_time, warnings=messages, started_at=started,
         )
         return estimator, self.metadata_tracker.put_experiment(experiment)
 
@@ -390,7 +395,7 @@ class BaseHyperparameterTuner(ABC):
         return joblib.load(io.BytesIO(data))
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | Warning | str) -> str:
     text = " ".join(str(exc).split())
     return text[:500] or type(exc).__name__
 

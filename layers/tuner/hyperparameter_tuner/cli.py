@@ -217,6 +217,36 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if counts["status"] != "FAILED" else EXIT_FAILED
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .planning import estimate_from_records, estimate_from_sample, load_prices, make_plan
+
+    config = load_config(args.config)
+    fit: dict[str, float | None] = {name: None for name in config.training_params}
+    source = "unknown"
+    if args.data:
+        from .data import load_split
+
+        fit = estimate_from_sample(config, load_split(args.data, config.target))
+        source = f"sample fits on {args.data}"
+    elif (Path(args.store) / "tuner.db").is_file():
+        metadata, _, _ = _open_existing_store(args.store)
+        history = [e for run in metadata.list_runs(limit=20) for e in metadata.iter_experiments(run.run_id)]
+        fit = estimate_from_records(config, history)
+        source = f"recorded fit times in {args.store}"
+    plan = make_plan(
+        config, fit, source, max_experiments=args.max_experiments, trainer_memory_mb=args.memory,
+        trainer_concurrency=args.trainer_concurrency, speed_factor=args.speed_factor,
+        prices=load_prices(args.prices) if args.prices else None,
+    )
+    if args.json:
+        _print_json({**plan.model_dump(mode="json"), "ok": plan.ok})
+    else:
+        from ._console import make_console, print_plan
+
+        print_plan(make_console(), plan)
+    return EXIT_OK if plan.ok else EXIT_FAILED
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(prog="hpt", description="Tune scikit-learn models over a grid, locally or on AWS.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -260,6 +290,21 @@ def _build_parser() -> _Parser:
                         help=f"refuse grids larger than this (default: {DEFAULT_MAX_EXPERIMENTS})")
     submit.add_argument("--json", action="store_true", help="print JSON")
     submit.set_defaults(handler=_cmd_submit)
+
+    plan = sub.add_parser("plan", help="estimate a run's AWS cost and check its limits before it runs")
+    plan.add_argument("config", help="tuning config (YAML or JSON)")
+    plan.add_argument("--data", help="split to time a few sample fits on")
+    plan.add_argument("--store", default=".hpt", help="local store whose recorded fit times to use (default: .hpt)")
+    plan.add_argument("--memory", type=_positive_int, default=3008, help="trainer memory in MB (default: 3008)")
+    plan.add_argument("--trainer-concurrency", type=int, default=0,
+                      help="trainer reserved concurrency, caps max_concurrency (default: 0, none)")
+    plan.add_argument("--speed-factor", type=float, default=1.0,
+                      help="Lambda seconds per second measured here (default: 1.0)")
+    plan.add_argument("--max-experiments", type=_positive_int, default=DEFAULT_MAX_EXPERIMENTS,
+                      help=f"the deployment's cap per run (default: {DEFAULT_MAX_EXPERIMENTS})")
+    plan.add_argument("--prices", help="JSON file of unit prices to override (keys of planning.Prices)")
+    plan.add_argument("--json", action="store_true", help="print JSON")
+    plan.set_defaults(handler=_cmd_plan)
 
     status = sub.add_parser("status", help="live counts of a run on a deployed stack")
     status.add_argument("run_id")

@@ -135,6 +135,10 @@ class TrainingGrid:
     def __len__(self) -> int:
         return sum(len(grid) for _, grid in self._grids)
 
+    def sizes(self) -> dict[str, int]:
+        """Number of candidates per trainer, in grid order."""
+        return {name: len(grid) for name, grid in self._grids}
+
     def __getitem__(self, index: int) -> tuple[str, dict[str, Any]]:
         if not 0 <= index < len(self):
             raise IndexError(f"grid index {index} out of range for a grid of {len(self)}")

@@ -125,6 +125,7 @@ class Experiment(BaseModel):
     artifact: ArtifactRef | None = None
     error_type: str | None = None
     error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
     reused_from: str | None = None
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

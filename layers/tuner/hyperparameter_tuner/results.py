@@ -73,6 +73,7 @@ class RunResult:
                     "scores": {split: _clean(values) for split, values in e.scores.items()},
                     "fit_time": e.fit_time,
                     "reused": e.reused_from is not None,
+                    "warnings": e.warnings,
                     "error": None if e.error is None else f"{e.error_type}: {e.error}",
                 }
                 for e in self.experiments

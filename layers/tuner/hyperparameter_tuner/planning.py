@@ -1,0 +1,246 @@
+"""``hpt plan``: what a run will cost on AWS and whether it fits the limits, before anything runs.
+
+Estimates come from measured fit times: a previous run's records in a local store (same experiment ids first,
+then the same trainer), or a quick sample fit of a few candidates per trainer on the split. Prices are AWS's
+published on-demand prices (us-east-1, arm64) and can be overridden.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig
+from .data import SplitData
+from .errors import ConfigError
+
+__all__ = ["Check", "Plan", "Prices", "estimate_from_records", "estimate_from_sample", "make_plan"]
+
+LAMBDA_TIMEOUT_SECONDS = 900
+LAMBDA_PACKAGE_LIMIT = 262_144_000  # 250 MiB unzipped, function + layers
+PACKAGE_BUDGET = 200_000_000  # our own budget, leaving users room for their trainers
+PAYLOAD_BUDGET = 8 * 1024  # our own cap on any Step Functions payload (AWS's limit is 256 KiB)
+TRANSITIONS_PER_BATCH = 3  # child execution start, TrainBatch entered, TrainBatch exited
+TRANSITIONS_PER_RUN = 4  # TrainBatches entered/exited, Reduce entered/exited
+DYNAMODB_WRITES_PER_EXPERIMENT = 5  # model version, two metric splits, RUNNING and SUCCEEDED records
+DYNAMODB_READS_PER_EXPERIMENT = 2  # this run's record, an earlier run's (reuse)
+S3_PUTS_PER_EXPERIMENT = 1
+S3_GETS_PER_EXPERIMENT = 1  # the HEAD that makes a retried save harmless
+
+
+class Prices(BaseModel):
+    """Unit prices in USD (AWS on-demand, us-east-1, arm64, as published in 2026)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lambda_gb_second: float = Field(default=0.0000133334, ge=0)
+    lambda_request: float = Field(default=0.20 / 1e6, ge=0)
+    state_transition: float = Field(default=0.025 / 1000, ge=0)
+    s3_put: float = Field(default=0.005 / 1000, ge=0)
+    s3_get: float = Field(default=0.0004 / 1000, ge=0)
+    dynamodb_write: float = Field(default=0.625 / 1e6, ge=0)
+    dynamodb_read: float = Field(default=0.125 / 1e6, ge=0)
+
+
+class Check(BaseModel):
+    """One limit checked up front."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+class Plan(BaseModel):
+    """The estimate for one config: counts, time, GB-seconds, transitions, dollars, and limit checks."""
+
+    experiments: int
+    batches: int
+    batch_size: int
+    max_concurrency: int
+    fit_seconds: dict[str, float | None]
+    fit_source: str
+    trainer_memory_mb: int
+    trainer_invocations: int
+    invocations_per_experiment: float
+    state_transitions: int
+    transitions_per_experiment: float
+    lambda_gb_seconds: float | None
+    longest_batch_seconds: float | None
+    wall_seconds: float | None
+    cost_usd: dict[str, float] | None
+    total_cost_usd: float | None
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        """Whether no check failed."""
+        return all(check.ok is not False for check in self.checks)
+
+
+def _median(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return statistics.median(values) if values else None
+
+
+def estimate_from_records(config: TuningConfig, experiments: Iterable[Any]) -> dict[str, float | None]:
+    """Seconds per experiment (fit + score) for each trainer from earlier runs' records (median)."""
+    times: dict[str, list[float]] = {name: [] for name in config.training_params}
+    for experiment in experiments:
+        if experiment.algo in times and experiment.fit_time is not None:
+            times[experiment.algo].append(experiment.fit_time + (experiment.score_time or 0.0))
+    return {name: _median(values) for name, values in times.items()}
+
+
+def estimate_from_sample(config: TuningConfig, data: SplitData, per_trainer: int = 3) -> dict[str, float | None]:
+    """Seconds per experiment for each trainer, from fitting up to ``per_trainer`` candidates spread over its grid.
+
+    A candidate that fails to fit is skipped; a trainer none of whose samples fit gets ``None``.
+    """
+    import sklearn.metrics  # noqa: F401 - import before timing: the first fit must not pay for imports
+
+    from .grid import ParamGrid
+    from .metrics import score_estimator
+    from .trainers import get_trainer_class
+
+    classes = {name: get_trainer_class(name) for name in config.training_params}
+    estimates: dict[str, float | None] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a sample fit's ConvergenceWarning says nothing about cost
+        for name, spec in config.training_params.items():
+            grid = ParamGrid(spec)
+            picks = sorted({round(i * (len(grid) - 1) / max(per_trainer - 1, 1)) for i in range(per_trainer)})
+            samples = []
+            for index in picks:
+                try:
+                    tick = time.perf_counter()
+                    model = classes[name](**config.trainer_config.get(name, {}), **grid[index])
+                    model.fit(data.X_train, data.y_train)
+                    for _, X, y in data.scoring_splits():
+                        score_estimator(model, X, y, config.metrics)
+                    samples.append(time.perf_counter() - tick)
+                except Exception:  # noqa: BLE001, S112 - a failing candidate just gives no sample
+                    continue
+            estimates[name] = _median(samples)
+    return estimates
+
+
+def _package_bytes(build_dir: Path) -> int | None:
+    parts = [build_dir / name for name in ("TrainerFunction", "TunerLayer", "MlLayer")]
+    if not all(part.is_dir() for part in parts):
+        return None
+    return sum(f.stat().st_size for part in parts for f in part.rglob("*") if f.is_file())
+
+
+def make_plan(
+    config: TuningConfig,
+    fit_seconds: dict[str, float | None],
+    fit_source: str,
+    *,
+    max_experiments: int = DEFAULT_MAX_EXPERIMENTS,
+    trainer_memory_mb: int = 3008,
+    trainer_concurrency: int = 0,
+    speed_factor: float = 1.0,
+    init_seconds: float = 4.0,
+    prices: Prices | None = None,
+    build_dir: Path | None = Path(".aws-sam/build"),
+) -> Plan:
+    """Estimate a run of ``config`` on AWS and check every limit.
+
+    Parameters
+    ----------
+    fit_seconds : dict
+        Seconds per experiment (fit + score) for each trainer, ``None`` when unknown.
+    speed_factor : float
+        Lambda time per second measured here (1.0: a Lambda vCPU is as fast as this machine's core).
+    init_seconds : float
+        Cold start of a trainer container (imports of the ML stack, loading the split).
+    """
+    from .aws.workflow import BatchItem, plan_batches
+
+    prices = prices or Prices()
+    grid = config.grid()
+    total = len(grid)
+    ranges = plan_batches(total, config) if total else []
+    batch_size = ranges[0][1] - ranges[0][0] if ranges else 0
+    concurrency = min(config.max_concurrency, trainer_concurrency) if trainer_concurrency else config.max_concurrency
+    counts = grid.sizes()
+    known = all(value is not None for value in fit_seconds.values())
+    gb = trainer_memory_mb / 1024
+    checks: list[Check] = [
+        Check(name="experiment cap", ok=total <= max_experiments,
+              detail=f"{total} experiments, cap {max_experiments} per run (MaxExperiments / --max-experiments)"),
+    ]
+    execution_input = {"run_id": "0" * 16, "bucket": "b" * 63, "manifest_key": f"runs/{'0' * 16}/manifest.json",
+                       "max_concurrency": concurrency}
+    largest_item = BatchItem(run_id="0" * 16, batch=len(ranges), start=total, stop=total).model_dump_json()
+    payload = max(len(json.dumps(execution_input)), len(largest_item), 512)  # 512: the largest handler reply
+    checks.append(Check(name="payload", ok=payload <= PAYLOAD_BUDGET,
+                        detail=f"largest Step Functions payload ~{payload} B (budget {PAYLOAD_BUDGET} B, AWS 256 KiB);"
+                               f" the manifest of {len(ranges)} items lives in S3"))
+    lambda_gb_seconds = longest = wall = None
+    cost: dict[str, float] | None = None
+    if known:
+        per_experiment: list[float] = []
+        for name, n in counts.items():
+            per_experiment.extend([float(fit_seconds[name] or 0.0) * speed_factor] * n)
+        batch_seconds = [init_seconds + sum(per_experiment[a:b]) for a, b in ranges]
+        longest = max(batch_seconds, default=0.0)
+        trainer_seconds = sum(batch_seconds)
+        lambda_gb_seconds = trainer_seconds * gb + 2 * 2.0 * 0.5  # fan-out and reducer: ~2 s at 512 MB
+        rounds = math.ceil(len(ranges) / max(concurrency, 1))
+        wall = rounds * (sum(batch_seconds) / max(len(batch_seconds), 1)) + 10.0
+        transitions = TRANSITIONS_PER_RUN + TRANSITIONS_PER_BATCH * len(ranges)
+        cost = {
+            "lambda_compute": lambda_gb_seconds * prices.lambda_gb_second,
+            "lambda_requests": (len(ranges) + 2) * prices.lambda_request,
+            "step_functions": transitions * prices.state_transition,
+            "s3": total * (S3_PUTS_PER_EXPERIMENT * prices.s3_put + S3_GETS_PER_EXPERIMENT * prices.s3_get),
+            "dynamodb": total * (DYNAMODB_WRITES_PER_EXPERIMENT * prices.dynamodb_write
+                                 + DYNAMODB_READS_PER_EXPERIMENT * prices.dynamodb_read),
+        }
+        limit = LAMBDA_TIMEOUT_SECONDS * 0.8
+        advice = ""
+        if longest > limit and batch_size > 1:
+            slowest = max(per_experiment, default=1.0) or 1.0
+            advice = f"; set batch_size <= {max(1, int((limit - init_seconds) // slowest))}"
+        checks.append(Check(name="lambda time per batch", ok=longest <= limit,
+                            detail=f"longest batch ~{longest:.0f} s of the {LAMBDA_TIMEOUT_SECONDS} s limit "
+                                   f"(80% margin){advice}"))
+    else:
+        unknown = ", ".join(name for name, value in fit_seconds.items() if value is None)
+        checks.append(Check(name="lambda time per batch", ok=None,
+                            detail=f"fit time unknown for {unknown}: pass --data for a sample fit"))
+    package = _package_bytes(build_dir) if build_dir is not None else None
+    if package is None:
+        checks.append(Check(name="package size", ok=None, detail="not built: run `make build` to check"))
+    else:
+        checks.append(Check(name="package size", ok=package <= PACKAGE_BUDGET,
+                            detail=f"trainer + layers {package / 1e6:.1f} MB unzipped (budget "
+                                   f"{PACKAGE_BUDGET / 1e6:.0f} MB, Lambda limit {LAMBDA_PACKAGE_LIMIT / 1e6:.0f} MB)"))
+    transitions = TRANSITIONS_PER_RUN + TRANSITIONS_PER_BATCH * len(ranges)
+    return Plan(
+        experiments=total, batches=len(ranges), batch_size=batch_size, max_concurrency=concurrency,
+        fit_seconds=fit_seconds, fit_source=fit_source, trainer_memory_mb=trainer_memory_mb,
+        trainer_invocations=len(ranges), invocations_per_experiment=len(ranges) / total if total else 0.0,
+        state_transitions=transitions, transitions_per_experiment=transitions / total if total else 0.0,
+        lambda_gb_seconds=lambda_gb_seconds, longest_batch_seconds=longest, wall_seconds=wall, cost_usd=cost,
+        total_cost_usd=sum(cost.values()) if cost else None, checks=checks,
+    )
+
+
+def load_prices(path: str | Path) -> Prices:
+    """Read price overrides from a JSON file (keys of :class:`Prices`)."""
+    try:
+        return Prices.model_validate(json.loads(Path(path).read_text()))
+    except FileNotFoundError:
+        raise ConfigError(f"--prices {path}: no such file") from None
+    except ValueError as exc:
+        raise ConfigError(f"--prices {path}: {' '.join(str(exc).split())[:200]}") from None
