@@ -14,7 +14,7 @@ from hyperparameter_tuner.aws.workflow import Services, fan_out, reject_event
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-services = Services.create(Settings.from_env(), metrics, stepfunctions=True)
+services = Services.create(Settings.from_env(), metrics)
 
 
 @logger.inject_lambda_context

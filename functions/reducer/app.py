@@ -14,7 +14,7 @@ from hyperparameter_tuner.aws.workflow import Services, reduce_run
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-services = Services.create(Settings.from_env(), metrics, events=True)
+services = Services.create(Settings.from_env(), metrics)
 
 
 class ReduceEvent(BaseModel):

@@ -13,7 +13,6 @@ import math
 import shutil
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,30 +56,62 @@ COMPLETION_SOURCE = "hyperparameter-tuner"
 COMPLETION_DETAIL_TYPE = "Tuning Run Completed"
 
 
-@dataclass
 class Services:
-    """Settings, AWS clients and caches shared by the warm invocations of one Lambda container."""
+    """Settings, AWS clients and caches shared by the warm invocations of one Lambda container.
 
-    settings: Settings
-    s3: S3Client
-    dynamodb: DynamoDBClient
-    sfn: SFNClient | None = None
-    events: EventBridgeClient | None = None
-    metrics: Metrics | None = None
-    _data: dict[str, SplitData] = field(default_factory=dict)
-    _data_lock: threading.Lock = field(default_factory=threading.Lock)
+    Clients are injected (tests, the emulator) or created on first use, so an invocation pays only for the
+    clients its path needs and a cold start imports no more than the handler module.
+    """
+
+    def __init__(self, settings: Settings, s3: S3Client | None = None, dynamodb: DynamoDBClient | None = None,
+                 sfn: SFNClient | None = None, events: EventBridgeClient | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._clients: dict[str, Any] = {"s3": s3, "dynamodb": dynamodb, "stepfunctions": sfn, "events": events}
+        self._clients_lock = threading.Lock()
+        self._data: dict[str, SplitData] = {}
+        self._data_lock = threading.Lock()
 
     @classmethod
-    def create(cls, settings: Settings, metrics: Metrics | None = None, *, stepfunctions: bool = False,
-               events: bool = False) -> Services:
-        """Create the clients a handler needs (call once, at module level)."""
-        import boto3
+    def create(cls, settings: Settings, metrics: Metrics | None = None) -> Services:
+        """Services for a handler (call once, at module level); clients are created when first used."""
+        return cls(settings, metrics=metrics)
 
-        return cls(
-            settings=settings, s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"),
-            sfn=boto3.client("stepfunctions") if stepfunctions else None,
-            events=boto3.client("events") if events else None, metrics=metrics,
-        )
+    def _client(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            with self._clients_lock:  # boto3's default session is not thread-safe
+                client = self._clients.get(service)
+                if client is None:
+                    import boto3
+
+                    client = self._clients[service] = boto3.client(service)  # type: ignore[call-overload]
+        return client
+
+    @property
+    def s3(self) -> S3Client:
+        """The S3 client."""
+        client: S3Client = self._client("s3")
+        return client
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        """The DynamoDB client."""
+        client: DynamoDBClient = self._client("dynamodb")
+        return client
+
+    @property
+    def sfn(self) -> SFNClient:
+        """The Step Functions client."""
+        client: SFNClient = self._client("stepfunctions")
+        return client
+
+    @property
+    def events(self) -> EventBridgeClient:
+        """The EventBridge client."""
+        client: EventBridgeClient = self._client("events")
+        return client
 
     def tuner(self, config: TuningConfig) -> StepFunctionsTuner:
         """A tuner on this deployment's table and bucket, for ``config``."""
@@ -283,7 +314,7 @@ def _record_input_failure(services: Services, run_id: str, data_uri: str, reason
 def _start_execution(services: Services, run_id: str, payload: dict[str, Any]) -> str:
     from botocore.exceptions import ClientError
 
-    assert services.sfn is not None and services.settings.state_machine_arn, "the fan-out has a state machine"
+    assert services.settings.state_machine_arn, "the fan-out has a state machine"
     arn = services.settings.state_machine_arn
     try:
         return services.sfn.start_execution(stateMachineArn=arn, name=run_id, input=json.dumps(payload))[
@@ -425,8 +456,6 @@ def _summary(run: Run, metadata: Any) -> ReduceResult:
 
 
 def _publish(services: Services, run: Run, metadata: Any) -> None:
-    if services.events is None:
-        return
     detail = _summary(run, metadata).model_dump(mode="json")
     services.events.put_events(Entries=[{
         "Source": COMPLETION_SOURCE, "DetailType": COMPLETION_DETAIL_TYPE, "Detail": json.dumps(detail),
