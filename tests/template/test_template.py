@@ -226,11 +226,16 @@ def test_stateful_resources_survive_stack_deletion(template: dict[str, Any], nam
 
 
 # ----------------------------------------------------------------------------------------------- layers
-@pytest.mark.parametrize(("name", "content_uri"), [("TunerLayer", "layers/tuner/"), ("MlLayer", "layers/ml/")])
-def test_layers_are_built_by_sam_for_python313_arm64(template: dict[str, Any], name: str, content_uri: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content_uri", "build_method"),
+    [("TunerLayer", "layers/tuner/", "python3.13"), ("MlLayer", "layers/ml/", "makefile")],  # ml: pip + prune.py
+)
+def test_layers_are_built_by_sam_for_python313_arm64(
+    template: dict[str, Any], name: str, content_uri: str, build_method: str
+) -> None:
     layer = template["Resources"][name]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": build_method, "BuildArchitecture": "arm64"}
     assert layer["Properties"]["ContentUri"] == content_uri
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
