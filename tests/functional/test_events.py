@@ -1,0 +1,206 @@
+"""``parse_fan_out_event`` on every ``events/`` file and on malformed events: one request per trigger, one line
+naming the field at fault otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperparameter_tuner.aws.events import BadEventError, RunRequest, parse_fan_out_event
+from hyperparameter_tuner.emulator import load_template, matches_pattern, s3_object_created_event
+
+LoadEvent = Callable[[str], dict[str, Any]]
+BUCKET = "hpt-emulator-databucket-123456789012"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EVENTS_DIR = REPO_ROOT / "events"
+
+
+def s3_event(key: str, version_id: str | None = "v1", etag: str = '"abc"') -> dict[str, Any]:
+    return s3_object_created_event(BUCKET, key, version_id, etag, 10)
+
+
+# -- the events/ files ----------------------------------------------------------------------------------------
+
+
+def test_every_trigger_and_function_has_an_event_file() -> None:
+    names = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
+    assert names == sorted([
+        "fan_out_s3_npz.json", "fan_out_s3_csv_success.json", "fan_out_schedule.json", "fan_out_direct.json",
+        "trainer_batch.json", "reducer.json",
+    ])
+
+
+def test_s3_npz_event_names_the_npz_split(load_event: LoadEvent) -> None:
+    event = load_event("fan_out_s3_npz")
+    request = parse_fan_out_event(event)
+    assert request == RunRequest(
+        trigger="upload", dataset="iris", bucket=BUCKET, data_key="datasets/iris/iris.npz",
+        data_version=event["detail"]["object"]["version-id"],
+    )
+
+
+def test_s3_success_marker_event_names_the_csv_folder(load_event: LoadEvent) -> None:
+    event = load_event("fan_out_s3_csv_success")
+    request = parse_fan_out_event(event)
+    assert request == RunRequest(
+        trigger="upload", dataset="diabetes", bucket=BUCKET, data_key="datasets/diabetes/split-1/",
+        data_version=event["detail"]["object"]["version-id"],
+    )
+
+
+def test_s3_event_files_have_the_shape_s3_delivers_to_eventbridge(load_event: LoadEvent) -> None:
+    for name in ("fan_out_s3_npz", "fan_out_s3_csv_success"):
+        event = load_event(name)
+        obj = event["detail"]["object"]
+        reference = s3_object_created_event(
+            event["detail"]["bucket"]["name"], obj["key"], obj["version-id"], obj["etag"], obj["size"]
+        )
+        assert set(event) == set(reference), name
+        assert set(event["detail"]) == set(reference["detail"]), name
+        assert set(obj) == set(reference["detail"]["object"]), name
+        assert (event["source"], event["detail-type"]) == ("aws.s3", "Object Created")
+        assert event["resources"] == [f"arn:aws:s3:::{event['detail']['bucket']['name']}"]
+
+
+def test_s3_event_files_match_the_templates_dataset_rule(load_event: LoadEvent) -> None:
+    # Given: the DatasetLanded rule's pattern, with the bucket reference replaced by the events' bucket
+    template = load_template(REPO_ROOT / "template.yaml")
+    pattern = template.properties("FanOutFunction")["Events"]["DatasetLanded"]["Properties"]["Pattern"]
+    pattern = {**pattern, "detail": {**pattern["detail"], "bucket": {"name": [BUCKET]}}}
+
+    # When / Then
+    for name in ("fan_out_s3_npz", "fan_out_s3_csv_success"):
+        assert matches_pattern(pattern, load_event(name)), name
+    notes = s3_event("datasets/iris/notes.txt")
+    assert not matches_pattern(pattern, notes)
+
+
+def test_schedule_event_is_the_templates_schedule_input(load_event: LoadEvent) -> None:
+    template = load_template(REPO_ROOT / "template.yaml")
+    schedule = template.properties("FanOutFunction")["Events"]["Schedule"]["Properties"]
+    assert schedule["Input"] == {"Fn::Sub": '{"kind": "schedule", "dataset": "${ScheduleDataset}"}'}
+    assert load_event("fan_out_schedule") == {"kind": "schedule", "dataset": "iris"}
+    assert parse_fan_out_event(load_event("fan_out_schedule")) == RunRequest(trigger="schedule", dataset="iris")
+
+
+def test_direct_event_names_config_and_data(load_event: LoadEvent) -> None:
+    request = parse_fan_out_event(load_event("fan_out_direct"))
+    assert request == RunRequest(
+        trigger="direct", dataset=None, config_key="datasets/iris/tuning.yaml", data_key="datasets/iris/iris.npz"
+    )
+
+
+def test_direct_event_with_a_csv_folder_gets_a_trailing_slash() -> None:
+    request = parse_fan_out_event({"kind": "direct", "config_key": "c.yaml", "data_key": "datasets/d/split-1"})
+    assert request.data_key == "datasets/d/split-1/"
+
+
+def test_function_event_files_validate_as_their_handlers_read_them(load_event: LoadEvent) -> None:
+    from hyperparameter_tuner.aws.workflow import BatchItem
+
+    item = BatchItem.model_validate(load_event("trainer_batch"))
+    assert (item.batch, item.start, item.stop) == (0, 0, 4)
+    assert set(load_event("reducer")) == {"run_id"}
+    assert load_event("reducer")["run_id"] == item.run_id
+
+
+# -- key decoding -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("delivered", "expected"),
+    [
+        ("datasets/iris/split+one.npz", "datasets/iris/split one.npz"),
+        ("datasets/iris/a%2Bb.npz", "datasets/iris/a+b.npz"),
+        ("datasets/iris/2026-01-15%3A10/_SUCCESS", "datasets/iris/2026-01-15:10/"),
+    ],
+)
+def test_form_encoded_keys_are_decoded(delivered: str, expected: str) -> None:
+    request = parse_fan_out_event(s3_event(delivered))
+    assert request.data_key == expected
+    assert request.dataset == "iris"
+
+
+# -- malformed events -------------------------------------------------------------------------------------------
+
+
+def test_s3_event_without_detail_names_detail(load_event: LoadEvent) -> None:
+    event = load_event("fan_out_s3_npz")
+    del event["detail"]
+    with pytest.raises(BadEventError, match=r"S3 upload event: detail: "):
+        parse_fan_out_event(event)
+
+
+def test_s3_event_without_object_key_names_the_key(load_event: LoadEvent) -> None:
+    event = load_event("fan_out_s3_npz")
+    del event["detail"]["object"]["key"]
+    with pytest.raises(BadEventError, match=r"detail\.object\.key"):
+        parse_fan_out_event(event)
+
+
+def test_unknown_kind_is_rejected_naming_the_kinds() -> None:
+    with pytest.raises(BadEventError, match=r"kind.*schedule.*direct"):
+        parse_fan_out_event({"kind": "manual", "dataset": "iris"})
+
+
+def test_event_without_kind_is_rejected() -> None:
+    with pytest.raises(BadEventError, match=r"not an S3 upload"):
+        parse_fan_out_event({"dataset": "iris"})
+
+
+@pytest.mark.parametrize("event", [[], "datasets/iris/iris.npz", None])
+def test_non_object_event_is_rejected(event: Any) -> None:
+    with pytest.raises(BadEventError, match=r"event must be a JSON object"):
+        parse_fan_out_event(event)
+
+
+def test_schedule_without_dataset_names_dataset() -> None:
+    with pytest.raises(BadEventError, match=r"^schedule event: dataset: Field required"):
+        parse_fan_out_event({"kind": "schedule"})
+
+
+def test_schedule_with_an_invalid_dataset_names_dataset() -> None:
+    with pytest.raises(BadEventError, match=r"^schedule event: dataset: "):
+        parse_fan_out_event({"kind": "schedule", "dataset": "../etc"})
+
+
+def test_schedule_with_an_extra_field_names_it() -> None:
+    with pytest.raises(BadEventError, match=r"^schedule event: datset: "):
+        parse_fan_out_event({"kind": "schedule", "dataset": "iris", "datset": "x"})
+
+
+def test_direct_without_data_key_names_data_key(load_event: LoadEvent) -> None:
+    event = load_event("fan_out_direct")
+    del event["data_key"]
+    with pytest.raises(BadEventError, match=r"^direct event: data_key: Field required"):
+        parse_fan_out_event(event)
+
+
+def test_direct_without_config_key_names_config_key(load_event: LoadEvent) -> None:
+    event = load_event("fan_out_direct")
+    event["config_key"] = ""
+    with pytest.raises(BadEventError, match=r"^direct event: config_key: "):
+        parse_fan_out_event(event)
+
+
+def test_key_outside_datasets_is_rejected_naming_the_key() -> None:
+    with pytest.raises(BadEventError, match=r"'uploads/iris/iris\.npz' is not under datasets/"):
+        parse_fan_out_event(s3_event("uploads/iris/iris.npz"))
+
+
+def test_key_directly_under_datasets_is_rejected() -> None:
+    with pytest.raises(BadEventError, match=r"'datasets/iris\.npz': expected datasets/<dataset>/<split>"):
+        parse_fan_out_event(s3_event("datasets/iris.npz"))
+
+
+def test_key_that_is_not_a_split_is_rejected_naming_the_key() -> None:
+    with pytest.raises(BadEventError, match=r"'datasets/iris/notes\.txt' is not a split"):
+        parse_fan_out_event(s3_event("datasets/iris/notes.txt"))
+
+
+def test_key_with_an_invalid_dataset_name_is_rejected() -> None:
+    with pytest.raises(BadEventError, match=r"dataset name '\.hidden' must match"):
+        parse_fan_out_event(s3_event("datasets/.hidden/iris.npz"))

@@ -1,0 +1,299 @@
+"""``StackResources``, ``StepFunctionsTuner`` and ``hpt submit/status/leaderboard --stack`` against the emulated
+application: the emulator (moto) runs ``template.yaml``, and a CloudFormation stack in moto publishes its resource
+names as outputs, as the deployed stack does."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+import yaml
+
+from hyperparameter_tuner.aws.tuner import StackResources, StepFunctionsTuner
+from hyperparameter_tuner.cli import main
+from hyperparameter_tuner.config import parse_config
+from hyperparameter_tuner.emulator import Emulator
+from hyperparameter_tuner.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STACK = "hpt-test-stack"
+OUTPUTS = ("BucketName", "TableName", "StateMachineArn", "FanOutFunctionName")
+
+CONFIG: dict[str, Any] = {
+    "name": "iris-stack",
+    "training_params": {
+        "DecisionTreeClassifier": {"max_depth": [1, 3]},
+        "KNeighborsClassifier": {"n_neighbors": [3, 7]},
+    },
+    "metrics": ["accuracy", "f1_macro"],
+    "perf_metric": "accuracy",
+    "seed": 7,
+}
+
+
+def stack_template(outputs: dict[str, str]) -> str:
+    """A stack with nothing in it but the given literal outputs."""
+    return json.dumps({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    })
+
+
+def _allow_moto_cloudformation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's CloudFormation backend imports its API Gateway backend, which imports ``openapi_spec_validator``
+    (moto's ``cloudformation`` extra, not in this project's ``moto[...]`` extras). Nothing here imports OpenAPI
+    specs, so when the package is absent a stand-in module lets the backend load."""
+    try:
+        import openapi_spec_validator  # noqa: F401
+    except ImportError:
+        validator = types.ModuleType("openapi_spec_validator")
+
+        def validate(*_: Any, **__: Any) -> None:
+            raise NotImplementedError("openapi_spec_validator is not installed")
+
+        validator.validate = validator.validate_spec = validate  # type: ignore[attr-defined]
+        validation = types.ModuleType("openapi_spec_validator.validation")
+        exceptions = types.ModuleType("openapi_spec_validator.validation.exceptions")
+        exceptions.OpenAPIValidationError = type("OpenAPIValidationError", (Exception,), {})  # type: ignore[attr-defined]
+        for name, module in {"openapi_spec_validator": validator, "openapi_spec_validator.validation": validation,
+                             "openapi_spec_validator.validation.exceptions": exceptions}.items():
+            monkeypatch.setitem(sys.modules, name, module)
+
+
+@contextlib.contextmanager
+def emulated_stack() -> Iterator[Emulator]:
+    """The emulator running ``template.yaml``, and the stack ``STACK`` whose outputs name its resources.
+
+    Started in the phase that uses it: the emulator keeps handler output (logs, EMF metrics) out of the
+    ``sys.stdout`` current when it starts, as Lambda keeps it out of the caller's, and pytest swaps ``sys.stdout``
+    between a test's phases.
+    """
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _allow_moto_cloudformation(monkeypatch)
+        with Emulator(REPO_ROOT / "template.yaml", retry_sleep=False) as emu:
+            emu.client("cloudformation").create_stack(StackName=STACK, TemplateBody=stack_template(outputs_of(emu)))
+            yield emu
+
+
+def outputs_of(emulator: Emulator) -> dict[str, str]:
+    """The emulated deployment's names, as the real stack's outputs carry them."""
+    return {
+        "BucketName": emulator.bucket_name,
+        "TableName": emulator.table_name,
+        "StateMachineArn": emulator.state_machine_arn,
+        "FanOutFunctionName": emulator.functions["FanOutFunction"].name,
+    }
+
+
+@pytest.fixture(scope="class")
+def emulator() -> Iterator[Emulator]:
+    """One emulated deployment for a test class (each run there has its own id: tests do not interfere)."""
+    with emulated_stack() as emu:
+        yield emu
+
+
+@pytest.fixture
+def outputs(emulator: Emulator) -> dict[str, str]:
+    return outputs_of(emulator)
+
+
+@pytest.fixture
+def stack(emulator: Emulator) -> str:
+    return STACK
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tuning.yaml"
+    path.write_text(yaml.safe_dump(CONFIG, sort_keys=False))
+    return path
+
+
+def make_tuner(emulator: Emulator, stack: str) -> StepFunctionsTuner:
+    resources = StackResources.from_stack(stack, emulator.client("cloudformation"))
+    return StepFunctionsTuner(config=parse_config(CONFIG), resources=resources, s3=emulator.s3,
+                              dynamodb=emulator.dynamodb, lambda_client=emulator.lambda_client)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out.strip() else None, err
+
+
+# -- StackResources and StepFunctionsTuner, on one emulated deployment ------------------------------------------
+
+
+class TestOnTheStack:
+    def test_stack_resources_are_read_from_the_outputs(
+        self, emulator: Emulator, stack: str, outputs: dict[str, str]
+    ) -> None:
+        resources = StackResources.from_stack(stack, emulator.client("cloudformation"))
+        assert resources == StackResources(
+            bucket=outputs["BucketName"], table=outputs["TableName"], state_machine_arn=outputs["StateMachineArn"],
+            fan_out_function=outputs["FanOutFunctionName"],
+        )
+
+    @pytest.mark.parametrize("missing", ["BucketName", "TableName", "FanOutFunctionName"])
+    def test_stack_without_an_output_is_a_config_error_naming_it(
+        self, emulator: Emulator, outputs: dict[str, str], missing: str
+    ) -> None:
+        # Given
+        partial = {key: value for key, value in outputs.items() if key != missing}
+        name = f"partial-{missing}"
+        emulator.client("cloudformation").create_stack(StackName=name, TemplateBody=stack_template(partial))
+
+        # When / Then
+        with pytest.raises(ConfigError, match=rf"--stack {name}: output {missing} is missing"):
+            StackResources.from_stack(name, emulator.client("cloudformation"))
+
+    def test_unknown_stack_is_a_config_error(self, emulator: Emulator) -> None:
+        with pytest.raises(ConfigError, match=r"--stack no-such-stack: .*does not exist"):
+            StackResources.from_stack("no-such-stack", emulator.client("cloudformation"))
+
+    def test_run_experiment_returns_the_winners_model(
+        self, emulator: Emulator, stack: str, iris_npz: Path, iris_arrays: dict[str, np.ndarray]
+    ) -> None:
+        # Given
+        tuner = make_tuner(emulator, stack)
+        fan_outs, reducers = emulator.invocation_count("FanOutFunction"), emulator.invocation_count("ReducerFunction")
+
+        # When
+        model = tuner.run_experiment(iris_npz, poll_seconds=0.05, timeout=60)
+
+        # Then: one run through the whole workflow
+        result = tuner.last_result
+        assert result is not None and result.run.status.value == "SUCCEEDED"
+        assert result.run.execution_arn is not None
+        # the run is closed by the reducer, whose invocation is recorded once it has returned
+        assert emulator.wait_for_execution(result.run.execution_arn, timeout=30)["status"] == "SUCCEEDED"
+        assert emulator.invocation_count("FanOutFunction") == fan_outs + 1
+        assert emulator.invocation_count("ReducerFunction") == reducers + 1
+        assert [e.status.value for e in result.experiments] == ["SUCCEEDED"] * 4
+        winner = result.winner
+        assert winner is not None and winner.artifact is not None
+        assert winner.metrics["accuracy"] == max(e.metrics["accuracy"] for e in result.experiments)
+        # and the model is the winner's artifact, as stored in S3
+        key = winner.artifact.uri.removeprefix(f"s3://{tuner.resources.bucket}/")
+        stored = emulator.s3.get_object(Bucket=tuner.resources.bucket, Key=key, VersionId=winner.artifact.version_id)
+        reference = joblib.load(io.BytesIO(stored["Body"].read()))
+        assert type(model).__name__ == winner.algo
+        assert model.get_params() == reference.get_params()
+        np.testing.assert_array_equal(model.predict(iris_arrays["X_test"]), reference.predict(iris_arrays["X_test"]))
+
+    def test_status_counts_the_runs_experiments(self, emulator: Emulator, stack: str, iris_npz: Path) -> None:
+        # Given
+        tuner = make_tuner(emulator, stack)
+        tuner.run_experiment(iris_npz, poll_seconds=0.05, timeout=60)
+        assert tuner.last_result is not None
+        run_id = tuner.last_result.run.run_id
+
+        # When
+        counts = tuner.status(run_id)
+
+        # Then
+        assert counts["run_id"] == run_id
+        assert counts["status"] == "SUCCEEDED"
+        assert (counts["total"], counts["succeeded"], counts["failed"], counts["running"], counts["pending"]) == (
+            4, 4, 0, 0, 0
+        )
+        assert counts["winner"] == tuner.last_result.run.winner
+
+    def test_resubmitting_a_split_reuses_every_finished_experiment(
+        self, emulator: Emulator, stack: str, iris_npz: Path
+    ) -> None:
+        # Given: a finished run
+        tuner = make_tuner(emulator, stack)
+        first = tuner.submit(iris_npz)
+        tuner.wait(first["run_id"], poll_seconds=0.05, timeout=60)
+        models = emulator.s3.list_object_versions(Bucket=emulator.bucket_name, Prefix="models/")["Versions"]
+
+        # When: the same bytes again (a new S3 version, so a new run)
+        second = tuner.submit(iris_npz)
+        result = tuner.wait(second["run_id"], poll_seconds=0.05, timeout=60)
+
+        # Then: nothing trained again
+        assert second["status"] == "STARTED"
+        assert second["run_id"] != first["run_id"]
+        assert result.run.status.value == "SUCCEEDED"
+        assert result.reused == 4
+        assert all(e.reused_from not in (None, second["run_id"]) for e in result.experiments)
+        again = emulator.s3.list_object_versions(Bucket=emulator.bucket_name, Prefix="models/")["Versions"]
+        assert {v["VersionId"] for v in again} == {v["VersionId"] for v in models}
+
+    def test_cli_status_of_an_unknown_run_is_a_usage_error(
+        self, emulator: Emulator, stack: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, err = run_cli(capsys, "status", "no-such-run", "--stack", stack, "--json")
+        assert code == 2
+        assert out is None
+        assert err.startswith("error: ") and "no-such-run" in err
+        assert len(err.splitlines()) == 1
+
+    def test_cli_with_an_unknown_stack_is_a_usage_error(
+        self, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, err = run_cli(capsys, "leaderboard", "run", "--stack", "no-such-stack", "--json")
+        assert code == 2
+        assert out is None
+        assert err.startswith("error: --stack no-such-stack")
+        assert len(err.splitlines()) == 1
+
+
+# -- the CLI against the stack ----------------------------------------------------------------------------------
+
+
+def test_cli_submit_status_and_leaderboard(
+    config_file: Path, iris_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with emulated_stack() as emulator:
+        # Given / When: submit and wait
+        code, submitted, err = run_cli(capsys, "submit", str(config_file), "--data", str(iris_npz), "--stack", STACK,
+                                       "--wait", "--poll", "0.05", "--json")
+
+        # Then
+        assert code == 0, err
+        assert submitted["status"] == "SUCCEEDED"
+        assert submitted["winner"]["model_uri"].startswith(f"s3://{emulator.bucket_name}/models/")
+        assert [e["status"] for e in submitted["experiments"]] == ["SUCCEEDED"] * 4
+        run_id = submitted["run_id"]
+
+        # When: status
+        code, status, err = run_cli(capsys, "status", run_id, "--stack", STACK, "--json")
+
+        # Then
+        assert code == 0, err
+        assert (status["run_id"], status["status"], status["succeeded"], status["total"]) == (
+            run_id, "SUCCEEDED", 4, 4
+        )
+
+        # When: leaderboard
+        code, board, err = run_cli(capsys, "leaderboard", run_id, "--stack", STACK, "--json")
+
+        # Then: the same run as submit reported
+        assert code == 0, err
+        assert board["run_id"] == run_id
+        assert board["winner"] == submitted["winner"]
+        assert [e["experiment_id"] for e in board["experiments"]] == [
+            e["experiment_id"] for e in submitted["experiments"]
+        ]
+
+        # When: submit without --wait
+        code, started, err = run_cli(capsys, "submit", str(config_file), "--data", str(iris_npz), "--stack", STACK,
+                                     "--json")
+
+        # Then: the fan-out's reply; the run goes on in the background
+        assert code == 0, err
+        assert (started["status"], started["total"]) == ("STARTED", 4)
+        assert started["run_id"] != run_id
+        assert emulator.wait_for_execution(started["execution_arn"], timeout=60)["status"] == "SUCCEEDED"
