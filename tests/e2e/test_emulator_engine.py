@@ -527,7 +527,7 @@ def test_s3_object_created_event_has_the_eventbridge_shape() -> None:
     assert event["detail"]["bucket"] == {"name": "data-bucket"}
     obj = event["detail"]["object"]
     assert {k: obj[k] for k in ("key", "size", "etag", "version-id")} == {
-        "key": "datasets/a b.npz",
+        "key": "datasets/a+b.npz",  # form-encoded, as S3 delivers keys
         "size": 42,
         "etag": "etag1",
         "version-id": "v-1",

@@ -38,7 +38,7 @@ def test_s3_npz_event_names_the_npz_split(load_event: LoadEvent) -> None:
     request = parse_fan_out_event(event)
     assert request == RunRequest(
         trigger="upload", dataset="iris", bucket=BUCKET, data_key="datasets/iris/iris.npz",
-        data_version=event["detail"]["object"]["version-id"],
+        data_version=event["detail"]["object"]["version-id"], data_etag=event["detail"]["object"]["etag"],
     )
 
 
@@ -47,7 +47,7 @@ def test_s3_success_marker_event_names_the_csv_folder(load_event: LoadEvent) -> 
     request = parse_fan_out_event(event)
     assert request == RunRequest(
         trigger="upload", dataset="diabetes", bucket=BUCKET, data_key="datasets/diabetes/split-1/",
-        data_version=event["detail"]["object"]["version-id"],
+        data_version=event["detail"]["object"]["version-id"], data_etag=event["detail"]["object"]["etag"],
     )
 
 
@@ -119,9 +119,17 @@ def test_function_event_files_validate_as_their_handlers_read_them(load_event: L
     ],
 )
 def test_form_encoded_keys_are_decoded(delivered: str, expected: str) -> None:
-    request = parse_fan_out_event(s3_event(delivered))
+    event = s3_event("datasets/iris/placeholder.npz")
+    event["detail"]["object"]["key"] = delivered  # exactly as S3 delivers it
+    request = parse_fan_out_event(event)
     assert request.data_key == expected
     assert request.dataset == "iris"
+
+
+def test_the_emulator_encodes_keys_as_s3_does() -> None:
+    event = s3_event("datasets/iris/split one+two.npz")
+    assert event["detail"]["object"]["key"] == "datasets/iris/split+one%2Btwo.npz"
+    assert parse_fan_out_event(event).data_key == "datasets/iris/split one+two.npz"
 
 
 # -- malformed events -------------------------------------------------------------------------------------------

@@ -74,7 +74,9 @@ class RunRequest(BaseModel):
     data_key: str | None = None
     """``.npz`` key, or CSV folder prefix ending in ``/``; ``None`` for a schedule (latest split)."""
     data_version: str | None = None
-    """Version id of the ``.npz`` (or of the ``_SUCCESS`` marker of a CSV folder)."""
+    """Version id of the ``.npz`` (or of the ``_SUCCESS`` marker of a CSV folder); ``None`` when unversioned."""
+    data_etag: str | None = None
+    """ETag of the uploaded object: tells two uploads apart when the bucket is not versioned."""
 
 
 def dataset_of(key: str) -> str:
@@ -133,7 +135,8 @@ def _from_upload(event: dict[str, Any]) -> RunRequest:
     data_key = split_of_key(key)
     return RunRequest(
         trigger="upload", dataset=dataset_of(key), bucket=parsed.detail.bucket.name, data_key=data_key,
-        data_version=parsed.detail.object.version_id or parsed.detail.object.etag or None,
+        data_version=parsed.detail.object.version_id if parsed.detail.object.version_id != "null" else None,
+        data_etag=parsed.detail.object.etag or None,
     )
 
 

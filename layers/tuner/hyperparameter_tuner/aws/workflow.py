@@ -249,10 +249,10 @@ def fan_out(request: RunRequest, services: Services) -> FanOutResult:
                 raise ConfigError(f"s3://{bucket}/{config_key}: no such config object")
             config_text = text
     except ConfigError as exc:
-        run_id = content_id("run", bucket, data_key, version, None)
+        run_id = content_id("run", bucket, data_key, version or request.data_etag, None)
         return _record_input_failure(services, run_id, data_uri, str(exc), None)
     config_digest = hashlib.sha256(config_text.encode()).hexdigest()
-    run_id = content_id("run", bucket, data_key, version, config_digest)
+    run_id = content_id("run", bucket, data_key, version or request.data_etag, config_digest)
     metadata = services.metadata()
     try:
         existing: Run | None = metadata.get_run(run_id)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 __all__ = ["matches_pattern", "s3_object_created_event"]
 
@@ -38,7 +39,8 @@ def s3_object_created_event(
     bucket : str
         Bucket name.
     key : str
-        Object key (not URL-encoded, as EventBridge delivers it).
+        Object key as stored; the event carries it form-encoded (``quote_plus``, ``/`` kept), as S3 encodes keys
+        in its event notifications: a space arrives as ``+`` and a ``+`` as ``%2B``.
     version_id : str or None
         The object's version id; ``None`` for an unversioned bucket (the field is then omitted).
     etag : str
@@ -70,7 +72,7 @@ def s3_object_created_event(
     ('Object Created', 'abc', 'v1')
     """
     when = (time or datetime.now(UTC)).astimezone(UTC)
-    obj: dict[str, Any] = {"key": key, "size": size, "etag": etag.strip('"')}
+    obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "etag": etag.strip('"')}
     if version_id is not None:
         obj["version-id"] = version_id
     obj["sequencer"] = sequencer or f"{int(when.timestamp() * 1_000_000):016X}"
