@@ -72,6 +72,21 @@ def _run_chunk(specs: Sequence[ExperimentSpec]) -> list[Experiment]:
     return [tuner.run_one(data, spec, run_id) for spec in specs]
 
 
+def _guided_chunks(specs: Sequence[ExperimentSpec], jobs: int, largest: int = 8) -> list[Sequence[ExperimentSpec]]:
+    """Split ``specs`` into chunks that shrink towards the end (guided scheduling).
+
+    Large chunks first cut the per-task IPC; chunks of one at the end keep every worker busy until the grid is
+    done, whatever the cost of the last experiments.
+    """
+    chunks: list[Sequence[ExperimentSpec]] = []
+    start = 0
+    while start < len(specs):
+        size = max(1, min(largest, (len(specs) - start) // (4 * jobs)))
+        chunks.append(specs[start : start + size])
+        start += size
+    return chunks
+
+
 class LocalTuner(BaseHyperparameterTuner):
     """Run every experiment on this machine, in a pool of ``jobs`` processes, tracked in a local store.
 
@@ -199,9 +214,7 @@ class LocalTuner(BaseHyperparameterTuner):
         self.warm_up()
         global _WORKER
         _WORKER = (self, data, run_id)
-        # Small chunks keep the pool busy to the end and the progress bar live; larger ones cut IPC overhead.
-        size = max(1, min(8, len(specs) // (jobs * 8)))
-        chunks = [specs[i : i + size] for i in range(0, len(specs), size)]
+        chunks = _guided_chunks(specs, jobs)
         try:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
