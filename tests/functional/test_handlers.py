@@ -449,7 +449,9 @@ def test_trainer_trains_its_batch_and_saves_every_model(
     result = trainer.lambda_handler(event, lambda_context)
 
     # Then
-    assert result == {"run_id": started_run["run_id"], "batch": 0, "succeeded": 4, "failed": 0, "reused": 0}
+    assert result == {
+        "run_id": started_run["run_id"], "batch": 0, "succeeded": 4, "failed": 0, "reused": 0, "skipped": 0
+    }
     records = experiments(aws, started_run["run_id"])
     assert [e.index for e in records] == [0, 1, 2, 3]
     assert {e.status for e in records} == {ExperimentStatus.SUCCEEDED}
@@ -479,7 +481,9 @@ def test_trainer_rerun_of_a_batch_trains_nothing_new(
     result = trainer.lambda_handler(event, lambda_context)
 
     # Then
-    assert result == {"run_id": started_run["run_id"], "batch": 0, "succeeded": 0, "failed": 0, "reused": 4}
+    assert result == {
+        "run_id": started_run["run_id"], "batch": 0, "succeeded": 0, "failed": 0, "reused": 4, "skipped": 0
+    }
     assert model_versions(aws) == versions
     assert len(versions) == 4
     assert experiments(aws, started_run["run_id"]) == records

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import pickle
 import threading
 import time
 import traceback
@@ -218,12 +219,11 @@ class BaseHyperparameterTuner(ABC):
         Experiment
             The SUCCEEDED record with its artifact reference (URI, version id, SHA-256).
         """
-        import joblib
-
-        buffer = io.BytesIO()
-        joblib.dump(model, buffer)
+        # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the time;
+        # joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
+        payload = pickle.dumps(model, protocol=5)
         key = f"models/{algo}/{experiment.experiment_id}.joblib"
-        artifact = self.resource_version_control.save(key, buffer.getvalue())
+        artifact = self.resource_version_control.save(key, payload)
         done = experiment.model_copy(
             update={"artifact": artifact, "status": ExperimentStatus.SUCCEEDED, "finished_at": utcnow()}
         )

@@ -50,7 +50,6 @@ def _print_json(payload: dict[str, Any]) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ._console import RunProgress, make_console, print_leaderboard, print_summary
     from .data import load_split
     from .local.engine import LocalTuner
 
@@ -63,6 +62,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         result = tuner.run(data)
         _print_json(result.to_json())
         return _result_exit(result.run.status.value)
+    from ._console import RunProgress, make_console, print_leaderboard, print_summary
+
     out, err = make_console(), make_console(stderr=True)
     err.print(f"[bold]{config.name or Path(args.config).stem}[/bold]: {len(config.grid())} experiments on "
               f"{data.source} ({tuner.jobs} workers, store {args.store})")

@@ -50,7 +50,8 @@ class MetadataTracker(ABC):
     * ``list_runs`` returns runs newest first.
     * ``create_model_version`` reserves a new, unique version for an experiment's model.
     * ``put_experiment`` upserts the record keyed by ``(run_id, experiment_id)``, except that a SUCCEEDED
-      record is never replaced (retries are harmless); it returns the record now stored.
+      record or a ``final`` one is never replaced (retries and late writers are harmless); it returns the record
+      now stored.
     * ``get_experiment`` returns the record or ``None``.
     * ``find_succeeded`` returns the most recent SUCCEEDED record of an experiment id in any run, or ``None``.
     * ``iter_experiments`` yields each of a run's records once, in no guaranteed order, reading in pages

@@ -126,6 +126,8 @@ class Experiment(BaseModel):
     error_type: str | None = None
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    final: bool = False
+    """Written when the run closed (a batch the state machine recorded as failed): never replaced."""
     reused_from: str | None = None
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

@@ -356,6 +356,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
             "doc": _s(experiment.model_dump_json()),
             "GSI1PK": _s(f"EXP#{experiment.experiment_id}"),
             "GSI1SK": _s(f"{experiment.status.value}#{finished}"),
+            "final": {"BOOL": experiment.final},
         }
         action = f"put experiment {experiment.experiment_id!r} of run {experiment.run_id!r}"
         try:
@@ -363,12 +364,17 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 self.client.put_item(
                     TableName=self.table_name,
                     Item=item,
-                    ConditionExpression="attribute_not_exists(PK) OR #status <> :succeeded",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={":succeeded": _s(ExperimentStatus.SUCCEEDED.value)},
+                    ConditionExpression=(
+                        "attribute_not_exists(PK) OR (#status <> :succeeded AND"
+                        " (attribute_not_exists(#final) OR #final = :false))"
+                    ),
+                    ExpressionAttributeNames={"#status": "status", "#final": "final"},
+                    ExpressionAttributeValues={
+                        ":succeeded": _s(ExperimentStatus.SUCCEEDED.value), ":false": {"BOOL": False}
+                    },
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except _ConditionFailedError as refused:  # a SUCCEEDED record is never replaced
+        except _ConditionFailedError as refused:  # a SUCCEEDED or final record is never replaced
             if refused.item:
                 return _experiment_from_item(refused.item)
             stored = self.get_experiment(experiment.run_id, experiment.experiment_id)

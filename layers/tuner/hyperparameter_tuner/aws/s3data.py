@@ -89,7 +89,7 @@ def fetch_split(
         path = dest / "split.npz"
         sha, version_id = _download(s3, bucket, data_key, version, path)
         with path.open("rb") as fh:
-            inspect_npz(fh, f"s3://{bucket}/{data_key}")
+            inspect_npz(fh, f"s3://{bucket}/{data_key}", check_values=True)
         return FetchedSplit(path, sha, f"s3://{bucket}/{data_key}", {data_key: version_id})
     folder = dest / "split"
     digests: dict[str, str] = {}

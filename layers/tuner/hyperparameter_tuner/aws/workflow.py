@@ -338,6 +338,8 @@ class BatchResult(BaseModel):
     succeeded: int = 0
     failed: int = 0
     reused: int = 0
+    skipped: int = 0
+    """Experiments not looked at because the run had already closed (a late retry)."""
 
 
 def train_batch(item: BatchItem, services: Services) -> BatchResult:
@@ -349,11 +351,14 @@ def train_batch(item: BatchItem, services: Services) -> BatchResult:
     """
     metadata = services.metadata()
     run = metadata.get_run(item.run_id)
+    result = BatchResult(run_id=item.run_id, batch=item.batch)
+    if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+        result.skipped = item.stop - item.start  # a late retry of a closed run: its records are final
+        return result
     config = parse_config(run.config, f"run {run.run_id} config")
     tuner = services.tuner(config)
     tuner.warm_up()
     data = services.load_data(run, config.target)
-    result = BatchResult(run_id=item.run_id, batch=item.batch)
     for spec in tuner.iter_specs(run.data_fingerprint, item.start, item.stop):
         current = metadata.get_experiment(run.run_id, spec.experiment_id)
         if current is not None and current.status is ExperimentStatus.SUCCEEDED:
@@ -413,7 +418,7 @@ def _record_batch_failures(services: Services, tuner: StepFunctionsTuner, run: R
             if metadata.get_experiment(run.run_id, spec.experiment_id) is None:
                 metadata.put_experiment(Experiment.from_spec(
                     spec, run.run_id, status=ExperimentStatus.FAILED, error_type="BatchFailed",
-                    error=f"trainer batch {failure['batch']} failed: {cause}", finished_at=utcnow(),
+                    error=f"trainer batch {failure['batch']} failed: {cause}", finished_at=utcnow(), final=True,
                 ))
 
 

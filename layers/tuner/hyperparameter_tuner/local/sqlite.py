@@ -139,8 +139,10 @@ class SQLiteMetadataTracker(MetadataTracker):
                 "SELECT status, doc FROM experiments WHERE run_id = ? AND experiment_id = ?",
                 (experiment.run_id, experiment.experiment_id),
             ).fetchone()
-            if row is not None and row[0] == ExperimentStatus.SUCCEEDED:
-                return Experiment.model_validate_json(row[1])
+            if row is not None:
+                stored = Experiment.model_validate_json(row[1])
+                if stored.status is ExperimentStatus.SUCCEEDED or stored.final:
+                    return stored
             conn.execute(
                 "INSERT OR REPLACE INTO experiments (run_id, experiment_id, idx, status, finished_at, doc)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
