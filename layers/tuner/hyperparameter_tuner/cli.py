@@ -149,31 +149,30 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     return _report(result, args)
 
 
-def _stack_tuner(stack: str, region: str | None, config: Any = None) -> Any:
+def _stack(stack: str, region: str | None) -> tuple[Any, Any]:
+    """The deployed stack's resources (from its outputs) and a boto3 session in its region."""
     import boto3
 
-    from .aws.tuner import StackResources, StepFunctionsTuner
+    from .aws.tuner import StackResources
 
     session = boto3.session.Session(region_name=region)
-    resources = StackResources.from_stack(stack, session.client("cloudformation"))
-    if config is None:  # read-only use: any valid config will do to build the adapters
-        return resources, session
+    return StackResources.from_stack(stack, session.client("cloudformation")), session
+
+
+def _stack_tuner(stack: str, region: str | None, config: Any) -> Any:
+    from .aws.events import dataset_name
+    from .aws.tuner import StepFunctionsTuner
+
+    resources, session = _stack(stack, region)
     return StepFunctionsTuner(config=config, resources=resources, s3=session.client("s3"),
                               dynamodb=session.client("dynamodb"), lambda_client=session.client("lambda"),
-                              dataset=args_dataset(config))
-
-
-def args_dataset(config: Any) -> str:
-    """Submission folder for a config: its name, or ``adhoc``."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._=-]", "-", config.name or "adhoc").strip("-.") or "adhoc"
+                              dataset=dataset_name(config.name or "adhoc"))
 
 
 def _stack_tuner_metadata(stack: str, region: str | None) -> Any:
     from .aws.dynamodb import DynamoDBMetadataTracker
 
-    resources, session = _stack_tuner(stack, region)
+    resources, session = _stack(stack, region)
     return DynamoDBMetadataTracker(resources.table, client=session.client("dynamodb"))
 
 

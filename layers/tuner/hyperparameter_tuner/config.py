@@ -27,6 +27,7 @@ __all__ = [
     "load_config",
     "load_config_text",
     "parse_config",
+    "read_config_text",
 ]
 
 DEFAULT_MAX_EXPERIMENTS = 10_000
@@ -234,11 +235,15 @@ def load_config(path: str | Path) -> TuningConfig:
     ConfigError
         If the file is missing, unreadable, not YAML/JSON, or invalid (naming the key).
     """
+    return load_config_text(read_config_text(path), str(path))
+
+
+def read_config_text(path: str | Path) -> str:
+    """Return a config file's text, or raise :class:`ConfigError` naming the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config ({exc})") from None
-    return load_config_text(text, str(path))

@@ -6,10 +6,12 @@ and S3 on AWS (``hyperparameter_tuner.aws``). One contract suite (``tests/contra
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from .errors import IntegrityError
 from .records import ArtifactRef, Experiment, ModelVersion, Run
 
 __all__ = ["MetadataTracker", "MetricsTracker", "ModelTrainer", "ResourceVersionControl"]
@@ -105,6 +107,8 @@ class ResourceVersionControl(ABC):
     * ``load`` returns the bytes of exactly that version after checking their SHA-256 against the reference;
       a mismatch raises :class:`~hyperparameter_tuner.errors.IntegrityError` and nothing is returned. A missing
       artifact raises ``NotFoundError``.
+
+    Adapters implement ``save`` and ``_read`` (fetch the raw bytes of a version); the check lives here, once.
     """
 
     @abstractmethod
@@ -112,8 +116,19 @@ class ResourceVersionControl(ABC):
         """Store bytes; return their reference."""
 
     @abstractmethod
+    def _read(self, ref: ArtifactRef) -> bytes:
+        """Return the stored bytes of exactly ``ref``'s version, unverified (``NotFoundError`` if missing)."""
+
     def load(self, ref: ArtifactRef) -> bytes:
-        """Return the verified bytes of a reference."""
+        """Return the bytes of a reference after verifying their SHA-256 (``IntegrityError`` on a mismatch)."""
+        data = self._read(ref)
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != ref.sha256:
+            raise IntegrityError(
+                f"{ref.uri} (version {ref.version_id}): SHA-256 {actual} does not match the recorded {ref.sha256};"
+                " refusing to load"
+            )
+        return data
 
 
 class MetricsTracker(ABC):

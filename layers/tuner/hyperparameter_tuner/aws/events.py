@@ -27,6 +27,7 @@ __all__ = [
     "DirectEvent",
     "RunRequest",
     "ScheduleEvent",
+    "dataset_name",
     "dataset_of",
     "parse_fan_out_event",
     "split_of_key",
@@ -77,6 +78,18 @@ class RunRequest(BaseModel):
     """Version id of the ``.npz`` (or of the ``_SUCCESS`` marker of a CSV folder); ``None`` when unversioned."""
     data_etag: str | None = None
     """ETag of the uploaded object: tells two uploads apart when the bucket is not versioned."""
+
+
+def dataset_name(text: str) -> str:
+    """A valid dataset folder name made from free text (a config's ``name``, a file stem).
+
+    Examples
+    --------
+    >>> dataset_name("iris classification / v2")
+    'iris-classification---v2'
+    """
+    name = re.sub(r"[^A-Za-z0-9._=-]", "-", text).strip("-.")[:128]
+    return name or "dataset"
 
 
 def dataset_of(key: str) -> str:

@@ -7,11 +7,11 @@ reads the run back from the emulated table.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..config import read_config_text
 from ..errors import ConfigError, DataError, TunerError
 from ..results import RunResult
 
@@ -29,8 +29,9 @@ def _dataset_name(config_path: Path, text: str) -> str:
         name = (yaml.safe_load(text) or {}).get("name")
     except (yaml.YAMLError, AttributeError):
         name = None
-    raw = str(name or config_path.stem)
-    return re.sub(r"[^A-Za-z0-9._=-]", "-", raw).strip("-.") or "dataset"
+    from ..aws.events import dataset_name
+
+    return dataset_name(str(name or config_path.stem))
 
 
 def emulate_run(
@@ -57,12 +58,7 @@ def emulate_run(
     config_path, data_path, template = Path(config_path), Path(data_path), Path(template)
     if not template.is_file():
         raise ConfigError(f"{template}: no such template (run from the project root or pass --template)")
-    try:
-        config_text = config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{config_path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{config_path}: cannot read the config ({exc})") from None
+    config_text = read_config_text(config_path)
     if not data_path.exists():
         raise DataError(f"{data_path}: no such file or folder")
     dataset = _dataset_name(config_path, config_text)

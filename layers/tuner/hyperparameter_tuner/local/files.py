@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import IntegrityError, NotFoundError, StoreError
+from ..errors import NotFoundError, StoreError
 from ..ports import ResourceVersionControl
 from ..records import ArtifactRef
 
@@ -40,17 +40,11 @@ class FolderVersionControl(ResourceVersionControl):
             raise StoreError(f"{path}: cannot save the artifact for {key} ({exc})") from exc
         return ArtifactRef(uri=path.resolve().as_uri(), version_id=sha256, sha256=sha256, size=len(data))
 
-    def load(self, ref: ArtifactRef) -> bytes:
+    def _read(self, ref: ArtifactRef) -> bytes:
         path = self._path(ref.version_id)
         try:
-            data = path.read_bytes()
+            return path.read_bytes()
         except FileNotFoundError:
             raise NotFoundError(f"artifact {ref.uri} not found") from None
         except OSError as exc:
             raise StoreError(f"{path}: cannot read the artifact ({exc})") from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != ref.sha256:
-            raise IntegrityError(
-                f"{ref.uri}: SHA-256 {actual} does not match the recorded {ref.sha256}; refusing to load"
-            )
-        return data
