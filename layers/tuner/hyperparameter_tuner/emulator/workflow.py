@@ -7,6 +7,7 @@ reads the run back from the emulated table.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ def emulate_run(
     if not data_path.exists():
         raise DataError(f"{data_path}: no such file or folder")
     dataset = _dataset_name(config_path, config_text)
+    # moto warns that ToleratedFailurePercentage has no effect there; the reducer enforces the tolerance instead.
+    logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
     suffix = ".json" if config_path.suffix == ".json" else ".yaml"
     with Emulator(template, retry_sleep=False) as emu:
         prefix = f"datasets/{dataset}/"
