@@ -80,9 +80,12 @@ def write_inputs(workdir: Path, quick: bool) -> tuple[Path, Path, int]:
     data = workdir / "data.npz"
     np.savez(data, X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test)
     training_params = grid(quick)
+    settings = {"name": "bench", "training_params": training_params, "metrics": METRICS,
+                "perf_metric": PERF_METRIC, "seed": 0}
     config = workdir / "config.json"
-    config.write_text(json.dumps({"name": "bench", "training_params": training_params, "metrics": METRICS,
-                                  "perf_metric": PERF_METRIC, "seed": 0}, indent=1))
+    config.write_text(json.dumps(settings, indent=1))
+    # The same run without scoring the test split: exactly GridSearchCV's work (fit, score validation).
+    (workdir / "config-validation-only.json").write_text(json.dumps({**settings, "score_test": False}, indent=1))
     return config, data, n_candidates(training_params)
 
 

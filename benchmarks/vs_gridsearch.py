@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="workers on every side (default: 2)")
     args = parser.parse_args(argv)
 
-    sides = ["hpt", "gridsearch"] + (["optuna"] if _has_optuna() else [])
+    sides = ["hpt", "hpt-val", "gridsearch"] + (["optuna"] if _has_optuna() else [])
     times: dict[str, list[float]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="hpt-bench-") as tmp:
         work = Path(tmp)
@@ -43,9 +43,10 @@ def main(argv: list[str]) -> int:
         print(f"{n} candidates, 3 families, {args.jobs} workers, {args.repeat} repeats (alternating)")
         for rep in range(args.repeat):
             for side in sides:
-                if side == "hpt":
-                    store = work / f"store-{rep}"
-                    elapsed, out = timed([HPT, "run", str(config), "--data", str(data), "--store", str(store),
+                if side.startswith("hpt"):
+                    store = work / f"store-{side}-{rep}"
+                    side_config = config if side == "hpt" else config.with_name("config-validation-only.json")
+                    elapsed, out = timed([HPT, "run", str(side_config), "--data", str(data), "--store", str(store),
                                           "--jobs", str(args.jobs), "--json"])
                     result = json.loads(out)
                     check_store(store, result["run_id"], n)
@@ -62,14 +63,17 @@ def main(argv: list[str]) -> int:
     print()
     print(f"{'side':<40} {'median s':>9} {'per fit ms':>11} {'vs GridSearchCV':>16}")
     labels = {"hpt": f"hpt run --jobs {args.jobs} (saves {n} models)",
+              "hpt-val": "  same, score_test: false (GridSearchCV's work)",
               "gridsearch": f"GridSearchCV n_jobs={args.jobs} (loky)",
               "optuna": f"Optuna GridSampler n_jobs={args.jobs} (threads)"}
     for side in sides:
         m = median(times[side])
         print(f"{labels[side]:<40} {m:9.2f} {1000 * m / n:11.1f} {m / base:16.2f}")
-    paired = ", ".join(f"{h / g:.2f}" for h, g in zip(times["hpt"], times["gridsearch"], strict=True))
-    print(f"hpt/GridSearchCV per repeat: {paired}")
-    ratios = [f"hpt/GridSearchCV = {median(times['hpt']) / base:.2f}"]
+    for side in ("hpt", "hpt-val"):
+        paired = ", ".join(f"{h / g:.2f}" for h, g in zip(times[side], times["gridsearch"], strict=True))
+        print(f"{side}/GridSearchCV per repeat: {paired}")
+    ratios = [f"hpt/GridSearchCV = {median(times['hpt']) / base:.2f}",
+              f"hpt(score_test: false)/GridSearchCV = {median(times['hpt-val']) / base:.2f}"]
     if "optuna" in times:
         ratios.append(f"hpt/Optuna = {median(times['hpt']) / median(times['optuna']):.2f}")
     else:

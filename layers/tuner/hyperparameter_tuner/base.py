@@ -185,7 +185,7 @@ class BaseHyperparameterTuner(ABC):
             fit_time = time.perf_counter() - tick
             scores: dict[str, dict[str, float]] = {}
             tick = time.perf_counter()
-            for split, X, y in data.scoring_splits():
+            for split, X, y in data.scoring_splits(include_test=self.config.score_test):
                 scores[split] = score_estimator(estimator, X, y, self.config.metrics)
             score_time = time.perf_counter() - tick
         messages = list(dict.fromkeys(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught))[:5]

@@ -61,6 +61,9 @@ class TuningConfig(BaseModel):
     batch_size : int, optional
         Experiments per trainer invocation on AWS. Default: spread the grid evenly over ``max_concurrency``
         batches, at most 100 experiments each.
+    score_test : bool
+        With a validation split, also score every experiment on the test split (default). ``false`` keeps the
+        test split untouched for your final evaluation of the winner, and halves the scoring work.
     seed : int
         Mixed into the ``random_state`` the tuner derives for trainers that take one. Default 0.
     name : str, optional
@@ -78,6 +81,7 @@ class TuningConfig(BaseModel):
     max_concurrency: int = Field(default=10, ge=1, le=10_000)
     max_failure_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     batch_size: int | None = Field(default=None, ge=1, le=10_000)
+    score_test: bool = True
     seed: int = Field(default=0, ge=0, lt=2**32)
     name: str | None = Field(default=None, max_length=200)
 

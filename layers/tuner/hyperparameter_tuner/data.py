@@ -83,11 +83,16 @@ class SplitData:
         """Name of the split the performance metric is computed on: ``validation`` or ``test``."""
         return "validation" if self.has_validation else "test"
 
-    def scoring_splits(self) -> Iterator[tuple[str, Any, Any]]:
-        """Yield ``(name, X, y)`` for every split that is scored: validation (if any), then test."""
+    def scoring_splits(self, include_test: bool = True) -> Iterator[tuple[str, Any, Any]]:
+        """Yield ``(name, X, y)`` for every split that is scored: validation (if any), then test.
+
+        ``include_test=False`` leaves the test split out when there is a validation split (without one, test is
+        the split the performance metric is computed on, so it is always scored).
+        """
         if self.has_validation:
             yield "validation", self.X_val, self.y_val
-        yield "test", self.X_test, self.y_test
+        if include_test or not self.has_validation:
+            yield "test", self.X_test, self.y_test
 
 
 def fingerprint_bytes(stream: BinaryIO) -> str:

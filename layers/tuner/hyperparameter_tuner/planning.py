@@ -123,7 +123,7 @@ def estimate_from_sample(config: TuningConfig, data: SplitData, per_trainer: int
                     tick = time.perf_counter()
                     model = classes[name](**config.trainer_config.get(name, {}), **grid[index])
                     model.fit(data.X_train, data.y_train)
-                    for _, X, y in data.scoring_splits():
+                    for _, X, y in data.scoring_splits(include_test=config.score_test):
                         score_estimator(model, X, y, config.metrics)
                     samples.append(time.perf_counter() - tick)
                 except Exception:  # noqa: BLE001, S112 - a failing candidate just gives no sample
