@@ -30,3 +30,19 @@ def test_without_validation_test_is_always_scored(tmp_path: Path, iris_npz_no_va
 
     assert all(set(e.scores) == {"test"} for e in result.experiments)
     assert result.winner is not None and "r2" in result.winner.metrics
+
+
+def test_a_validation_only_experiment_is_not_reused_by_a_run_that_wants_test_scores(
+    tmp_path: Path, iris_npz: Path
+) -> None:
+    # Given a run that scored validation only
+    store = tmp_path / "shared"
+    LocalTuner({"Ridge": {"alpha": [0.1]}}, ["r2"], "r2", store=store, jobs=1, score_test=False).run(iris_npz)
+
+    # When the same grid runs with the default, then again
+    second = LocalTuner({"Ridge": {"alpha": [0.1]}}, ["r2"], "r2", store=store, jobs=1).run(iris_npz)
+    third = LocalTuner({"Ridge": {"alpha": [0.1]}}, ["r2"], "r2", store=store, jobs=1).run(iris_npz)
+
+    # Then the second trains again (to get test scores) and the third reuses it
+    assert second.reused == 0 and set(second.experiments[0].scores) == {"validation", "test"}
+    assert third.reused == 1

@@ -323,8 +323,10 @@ class BaseHyperparameterTuner(ABC):
             return None
         if previous.run_id == run_id:
             return previous
-        if any(set(self.config.metrics) - set(values) for values in previous.scores.values()):
-            return None
+        wanted = {previous.eval_split} | ({"test"} if self.config.score_test else set())
+        scored = previous.scores
+        if not wanted <= set(scored) or any(set(self.config.metrics) - set(scored[split]) for split in wanted):
+            return None  # the earlier run scored less than this config asks for: train again
         copy = previous.model_copy(update={"run_id": run_id, "index": spec.index, "reused_from": previous.run_id})
         for split, values in copy.scores.items():  # the run's metrics are complete, reused or not
             self.metrics_tracker.log_metrics(run_id, spec.experiment_id, split, values)
