@@ -353,29 +353,32 @@ class BaseHyperparameterTuner(ABC):
     def finish_run(self, run_id: str) -> Run:
         """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED)."""
         run = self.metadata_tracker.get_run(run_id)
-        scored: list[tuple[int, str, float]] = []
+        reverse = run.direction == "maximize"
+        best: tuple[int, str, float] | None = None  # (index, id, value): O(1) memory however large the run
         failed = total = 0
         for experiment in self.metadata_tracker.iter_experiments(run_id):
             total += 1
-            if experiment.status is ExperimentStatus.SUCCEEDED:
-                value = experiment.scores.get(experiment.eval_split, {}).get(run.perf_metric)
-                if value is not None:
-                    scored.append((experiment.index, experiment.experiment_id, value))
-            elif experiment.status is ExperimentStatus.FAILED:
+            if experiment.status is ExperimentStatus.FAILED:
                 failed += 1
-        # Grid order decides ties, whatever order the store returned the records in.
-        values = {experiment_id: value for _, experiment_id, value in sorted(scored)}
-        missing = run.total - total
-        failed += max(missing, 0)
+                continue
+            value = experiment.scores.get(experiment.eval_split, {}).get(run.perf_metric)
+            if experiment.status is not ExperimentStatus.SUCCEEDED or value is None or math.isnan(value):
+                continue
+            candidate = (experiment.index, experiment.experiment_id, value)
+            if best is None:
+                best = candidate
+                continue
+            # The spec's selection on the pair, listed in grid order: ties go to the earlier experiment,
+            # whatever order the store returned the records in.
+            first, second = sorted([best, candidate])
+            chosen = self._get_winning_experiment({first[1]: first[2], second[1]: second[2]}, reverse=reverse)
+            best = first if chosen == first[1] else second
+        failed += max(run.total - total, 0)  # experiments that never got a record (a lost batch)
         ratio = failed / run.total if run.total else 1.0
-        winner: str | None = None
-        reason: str | None = None
-        try:
-            winner = self._get_winning_experiment(values, reverse=run.direction == "maximize") if values else None
-        except TunerError as exc:
-            reason = str(exc)
+        winner = best[1] if best is not None else None
+        reason: str | None = None if best is not None else "no experiment has a value for the performance metric"
         if winner is None:
-            reason = reason or f"all {run.total} experiments failed"
+            reason = f"all {run.total} experiments failed" if failed >= run.total else reason
             status = RunStatus.FAILED
         elif ratio > self.config.max_failure_ratio:
             status = RunStatus.FAILED
