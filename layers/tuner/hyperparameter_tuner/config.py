@@ -21,6 +21,7 @@ from .trainers import check_params, resolve_trainer
 
 __all__ = [
     "DEFAULT_MAX_EXPERIMENTS",
+    "MAX_CONFIG_BYTES",
     "TuningConfig",
     "build_config",
     "check_grid_size",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_EXPERIMENTS = 10_000
+MAX_CONFIG_BYTES = 256 * 1024
+"""A config travels in the run record (a DynamoDB item holds at most 400 KB): large grids are products of
+short lists, not one long list."""
 
 GridSpec = dict[str, list[Any]] | list[dict[str, list[Any]]]
 
@@ -130,6 +134,12 @@ class TuningConfig(BaseModel):
             if name not in self.training_params:
                 raise ConfigError(f"trainer_config.{name}: trainer is not in training_params")
             check_params(name, fixed, f"trainer_config.{name}")
+        size = len(self.to_json().encode())
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"training_params: the config is {size / 1024:.0f} KiB as JSON, over the {MAX_CONFIG_BYTES // 1024} KiB"
+                " limit; express large grids as products of short value lists"
+            )
         return self
 
     @property
