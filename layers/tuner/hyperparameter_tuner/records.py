@@ -60,14 +60,8 @@ class ExperimentStatus(StrEnum):
     FAILED = "FAILED"
 
 
-class ExperimentSpec(BaseModel):
-    """One candidate of the grid, fully determined: what to train, with what, on which data.
-
-    ``experiment_id`` is a content hash of (trainer, params, trainer_config, data fingerprint), where
-    ``params`` already holds any ``random_state`` the tuner derived.
-    """
-
-    model_config = ConfigDict(frozen=True)
+class _Candidate(BaseModel):
+    """What identifies an experiment: the fields a spec and a record share."""
 
     experiment_id: str
     index: int
@@ -75,6 +69,16 @@ class ExperimentSpec(BaseModel):
     params: dict[str, Any]
     trainer_config: dict[str, Any] = Field(default_factory=dict)
     data_fingerprint: str
+
+
+class ExperimentSpec(_Candidate):
+    """One candidate of the grid, fully determined: what to train, with what, on which data.
+
+    ``experiment_id`` is a content hash of (trainer, params, trainer_config, data fingerprint), where
+    ``params`` already holds any ``random_state`` the tuner derived.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
 
 class ArtifactRef(BaseModel):
@@ -99,7 +103,7 @@ class ModelVersion(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Experiment(BaseModel):
+class Experiment(_Candidate):
     """The record of one experiment in one run.
 
     ``scores`` holds every metric on every scored split, ``{"validation": {...}, "test": {...}}``;
@@ -110,12 +114,6 @@ class Experiment(BaseModel):
     model_config = ConfigDict(ser_json_inf_nan="constants")
 
     run_id: str
-    experiment_id: str
-    index: int
-    algo: str
-    params: dict[str, Any]
-    trainer_config: dict[str, Any] = Field(default_factory=dict)
-    data_fingerprint: str
     status: ExperimentStatus = ExperimentStatus.RUNNING
     model_version: str | None = None
     scores: dict[str, dict[str, float]] = Field(default_factory=dict)
@@ -140,10 +138,7 @@ class Experiment(BaseModel):
     @classmethod
     def from_spec(cls, spec: ExperimentSpec, run_id: str, **fields: Any) -> Experiment:
         """Start a record for ``spec`` in ``run_id``."""
-        return cls(
-            run_id=run_id, experiment_id=spec.experiment_id, index=spec.index, algo=spec.algo, params=spec.params,
-            trainer_config=spec.trainer_config, data_fingerprint=spec.data_fingerprint, **fields,
-        )
+        return cls(run_id=run_id, **spec.model_dump(), **fields)
 
 
 class Run(BaseModel):
