@@ -29,7 +29,6 @@ __all__ = [
     "check_params",
     "get_trainer_class",
     "register_trainer",
-    "registered_trainers",
     "resolve_trainer",
     "trainer_info",
 ]
@@ -178,11 +177,6 @@ def register_trainer(name: str | None = None, trainer: type | None = None) -> An
     if trainer is not None:
         return _register(trainer)
     return _register
-
-
-def registered_trainers() -> dict[str, type]:
-    """Return the custom trainers registered in this process, by name."""
-    return {name: cls for name, (cls, _) in _CUSTOM.items()}
 
 
 def _unknown(key: str, where: str) -> ConfigError:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig
 from ..data import SplitData
-from ..errors import ConfigError, NotFoundError, TunerError
+from ..errors import ConfigError, TunerError
 from ..grid import ParamSpec
 from ..records import ExperimentStatus, Run, RunStatus
 from ..results import RunResult
@@ -228,12 +228,3 @@ def run_status(run: Run, metadata: Any) -> dict[str, Any]:
         "succeeded": counts["SUCCEEDED"], "failed": counts["FAILED"], "running": counts["RUNNING"],
         "pending": max(run.total - done - counts["RUNNING"], 0), "reason": run.reason, "winner": run.winner,
     }
-
-
-def load_run(metadata: Any, run_id: str) -> RunResult:
-    """A run and its experiments from a metadata tracker, or ``NotFoundError``."""
-    try:
-        run = metadata.get_run(run_id)
-    except NotFoundError:
-        raise NotFoundError(f"run {run_id!r} not found") from None
-    return RunResult.collect(run, metadata.iter_experiments(run_id))
