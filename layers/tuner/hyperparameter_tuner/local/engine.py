@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
@@ -207,6 +208,10 @@ class LocalTuner(BaseHyperparameterTuner):
                     progress(experiment)
 
         jobs = min(self.jobs, len(specs))
+        if jobs > 1 and "fork" not in multiprocessing.get_all_start_methods():
+            # Workers inherit the data and registered trainers by forking; without fork (Windows), run here.
+            warnings.warn("this platform cannot fork: running experiments in one process", stacklevel=2)
+            jobs = 1
         if jobs <= 1:
             for spec in specs:
                 report([self.run_one(data, spec, run_id)])
