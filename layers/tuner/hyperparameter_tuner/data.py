@@ -319,11 +319,13 @@ def _parse_csv_set(
     for name in ("train.csv", "validation.csv", "test.csv"):
         if name not in files:
             continue
+        text = io.TextIOWrapper(files[name], encoding="utf-8", newline="")
         try:
-            text = io.TextIOWrapper(files[name], encoding="utf-8", newline="")
             parsed[name] = _parse_csv(text, f"{source}/{name}", target)
         except UnicodeDecodeError as exc:
             raise DataError(f"{source}/{name}: not UTF-8 text ({exc.reason})") from exc
+        finally:
+            text.detach()  # the caller owns (and closes) the binary stream
         if columns is None:
             columns = parsed[name][0]
         elif parsed[name][0] != columns:

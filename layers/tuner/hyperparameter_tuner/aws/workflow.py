@@ -218,25 +218,39 @@ def _failed_run(run_id: str, data_uri: str, reason: str, config: TuningConfig | 
     )
 
 
+def _count(services: Services, name: str, value: float = 1) -> None:
+    """Emit one CloudWatch metric (EMF) when the handler gave us a Powertools ``Metrics``."""
+    if services.metrics is not None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        services.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
 def fan_out(request: RunRequest, services: Services) -> FanOutResult:
     """Validate the config and the split, write the manifest, record the run and start its execution.
 
     One split yields one run: the run id is derived from the split's key and version and the config's bytes,
     and it names the execution, so a duplicate event starts nothing new. Bad input (config or data) is recorded
-    as a FAILED run with the reason, and no execution starts.
+    as a FAILED run with the reason, and no execution starts. Emits ``Runs<Status>`` (e.g. ``RunsStarted``).
     """
+    result = _fan_out(request, services)
+    _count(services, f"Runs{result.status.title()}")
+    return result
+
+
+def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
     settings = services.settings
     bucket = request.bucket or settings.bucket_name
     if bucket != settings.bucket_name:
         reason = f"event for bucket {bucket!r}, not {settings.bucket_name!r}"
-        return reject_event(request.model_dump(mode="json"), reason, services)
+        return _reject(request.model_dump(mode="json"), reason, services)
     data_key, version = request.data_key, request.data_version
     if data_key is None:
         assert request.dataset is not None, "a schedule names its dataset"
         try:
             data_key, version = latest_split(services.s3, bucket, request.dataset)
         except NotFoundError as exc:
-            return reject_event(request.model_dump(mode="json"), str(exc), services)
+            return _reject(request.model_dump(mode="json"), str(exc), services)
     data_uri = f"s3://{bucket}/{data_key}"
     # The run id covers the split's version and the config's bytes: a duplicate delivery maps to the same run.
     config_key = request.config_key
@@ -289,16 +303,18 @@ def fan_out(request: RunRequest, services: Services) -> FanOutResult:
         "run_id": run_id, "bucket": bucket, "manifest_key": manifest_key, "max_concurrency": concurrency,
     })
     metadata.update_run(run_id, execution_arn=execution_arn)
-    if services.metrics is not None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        services.metrics.add_metric(name="ExperimentsPlanned", unit=MetricUnit.Count, value=total)
+    _count(services, "ExperimentsPlanned", total)
     return FanOutResult(status="STARTED", run_id=run_id, execution_arn=execution_arn, total=total,
                         batches=len(ranges))
 
 
 def reject_event(event: Any, reason: str, services: Services) -> FanOutResult:
     """Record an event that names no valid run as a FAILED run (id derived from the event), start nothing."""
+    _count(services, "RunsRejected")
+    return _reject(event, reason, services)
+
+
+def _reject(event: Any, reason: str, services: Services) -> FanOutResult:
     run_id = content_id("rejected-event", event, reason)
     return _record_input_failure(services, run_id, "", f"rejected event: {reason}", None).model_copy(
         update={"status": "REJECTED"}
@@ -354,6 +370,7 @@ def train_batch(item: BatchItem, services: Services) -> BatchResult:
     result = BatchResult(run_id=item.run_id, batch=item.batch)
     if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
         result.skipped = item.stop - item.start  # a late retry of a closed run: its records are final
+        _count(services, "BatchesSkipped")
         return result
     config = parse_config(run.config, f"run {run.run_id} config")
     tuner = services.tuner(config)
@@ -372,11 +389,9 @@ def train_batch(item: BatchItem, services: Services) -> BatchResult:
             result.succeeded += 1
         else:
             result.failed += 1
-    if services.metrics is not None:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        services.metrics.add_metric(name="ExperimentsSucceeded", unit=MetricUnit.Count, value=result.succeeded)
-        services.metrics.add_metric(name="ExperimentsFailed", unit=MetricUnit.Count, value=result.failed)
+    _count(services, "ExperimentsSucceeded", result.succeeded)
+    _count(services, "ExperimentsFailed", result.failed)
+    _count(services, "ExperimentsReused", result.reused)
     return result
 
 
@@ -446,6 +461,9 @@ def reduce_run(run_id: str, services: Services) -> ReduceResult:
         _record_batch_failures(services, tuner, run)
         run = tuner.finish_run(run_id)
         _publish(services, run, metadata)
+        _count(services, f"Runs{run.status.value.title()}")
+    else:
+        _count(services, "ReductionsRepeated")  # a retried reducer: nothing written, nothing published
     return _summary(run, metadata)
 
 
