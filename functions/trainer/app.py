@@ -1,4 +1,9 @@
-"""Trainer: run one manifest batch of experiments (fit, score, save the model, record the experiment)."""
+"""Trainer: run one manifest batch of experiments (fit, score, save the model, record the experiment).
+
+No Powertools Tracer: the X-Ray SDK it needs depends on botocore, which pip would copy into the layer (~15 MB)
+when the Lambda runtime already has it, breaking the 200 MB package budget; ``Tracing: Active`` still records
+every invocation in X-Ray, and each experiment's fit and score times are in its record.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,18 @@ from typing import Any
 import joblib  # noqa: F401 - import the ML stack during the init phase, not in the first invocation
 import sklearn.base  # noqa: F401
 import sklearn.metrics  # noqa: F401
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hyperparameter_tuner.aws.settings import Settings
 from hyperparameter_tuner.aws.workflow import BatchItem, Services, train_batch
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 services = Services.create(Settings.from_env(), metrics)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Train the batch named by the manifest item and return its counts."""
