@@ -21,7 +21,7 @@ from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_
 from ..data import SplitData
 from ..errors import ConfigError, TunerError
 from ..grid import ParamSpec
-from ..records import Experiment, ExperimentSpec, RunStatus
+from ..records import Experiment, ExperimentSpec, RunStatus, utcnow
 from ..results import RunResult
 from .files import FolderVersionControl
 from .sqlite import SQLiteDatabase, SQLiteMetadataTracker, SQLiteMetricsTracker
@@ -195,7 +195,12 @@ class LocalTuner(BaseHyperparameterTuner):
         for experiment in reused:
             if progress is not None:
                 progress(experiment)
-        self._execute(split, pending, run_id, progress)
+        try:
+            self._execute(split, pending, run_id, progress)
+        except BaseException as exc:  # Ctrl-C or a crash: never leave the run RUNNING; finished records stay
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            self.metadata_tracker.update_run(run_id, status=RunStatus.FAILED, reason=reason, finished_at=utcnow())
+            raise
         final = self.finish_run(run_id)
         self.last_result = RunResult.collect(final, self.metadata_tracker.iter_experiments(run_id))
         return self.last_result

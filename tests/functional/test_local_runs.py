@@ -1,8 +1,10 @@
-"""`score_test: false` keeps the test split untouched when there is a validation split."""
+"""Local runs: validation-only scoring (`score_test: false`), reuse across scoring settings, interruption."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from hyperparameter_tuner import LocalTuner
 
@@ -46,3 +48,31 @@ def test_a_validation_only_experiment_is_not_reused_by_a_run_that_wants_test_sco
     # Then the second trains again (to get test scores) and the third reuses it
     assert second.reused == 0 and set(second.experiments[0].scores) == {"validation", "test"}
     assert third.reused == 1
+
+
+def test_an_interrupted_run_is_closed_as_failed_and_keeps_what_finished(
+    tmp_path: Path, iris_npz: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run whose second experiment is interrupted (Ctrl-C)
+    tuner = LocalTuner({"Ridge": {"alpha": [0.1, 1.0, 10.0]}}, ["r2"], "r2", store=tmp_path / "s", jobs=1)
+    real = tuner.run_one
+    calls = []
+
+    def run_one(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tuner, "run_one", run_one)
+
+    # When
+    with pytest.raises(KeyboardInterrupt):
+        tuner.run(iris_npz, run_id="r1")
+
+    # Then the run is FAILED ("interrupted"), and the finished experiment is kept for a rerun to reuse
+    run = tuner.metadata_tracker.get_run("r1")
+    assert run.status.value == "FAILED" and run.reason == "interrupted"
+    assert len(list(tuner.metadata_tracker.iter_experiments("r1"))) == 1
+    monkeypatch.undo()
+    assert tuner.run(iris_npz).reused == 1
