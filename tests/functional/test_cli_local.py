@@ -298,3 +298,22 @@ def test_installed_hpt_entry_point(tmp_path: Path, small_config_file: Path, iris
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
     assert not (tmp_path / "other").exists()
+
+
+def test_aws_commands_without_credentials_or_region_are_one_line_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given no way to reach AWS: no credentials and no region anywhere
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never look for an instance role off this machine
+
+    # When / Then: exit 2 and one line, for the missing region and for the missing credentials
+    for argv in (["status", "run-1", "--stack", "s"], ["status", "run-1", "--stack", "s", "--region", "us-east-1"]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2
+        assert err.startswith("error: AWS: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -329,6 +329,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # No credentials, no region, no network: the AWS commands' environment, not a bug of ours.
+        if type(exc).__module__.startswith("botocore."):
+            print(f"error: AWS: {' '.join(str(exc).split())} (check credentials, --region and network)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        raise
 
 
 if __name__ == "__main__":
