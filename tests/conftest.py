@@ -140,3 +140,9 @@ def stub_tuner(components: dict[str, Any]) -> Callable[..., StubTuner]:
                          **options)
 
     return _make
+
+
+@pytest.fixture(autouse=True)
+def _no_instance_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may look for an EC2 instance role: that would send traffic off this machine."""
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
