@@ -41,7 +41,7 @@ scan: tools
 	.tools/checkov/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	AWS_EC2_METADATA_DISABLED=true $(BIN)/python -m pytest -n 2 -q
 
 test: $(STAMP) tools lint typecheck scan pytest
 
