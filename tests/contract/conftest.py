@@ -31,17 +31,8 @@ ITEMS_FOR_SEVERAL_PAGES = {"sqlite": 1201, "dynamodb": 3 * DYNAMODB_PAGE_SIZE + 
 
 
 @pytest.fixture
-def mocked_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fake credentials and region, and moto's mock of every AWS service for the test's duration."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def mocked_aws(aws_credentials: None) -> Iterator[None]:
+    """Fake credentials and region (``aws_credentials``), and moto's mock of every service for the test."""
     with mock_aws():
         yield
 
