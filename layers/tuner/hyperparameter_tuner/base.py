@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._threads import pinned_threads
 from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from .data import SplitData, load_split
 from .errors import ConfigError, TunerError
@@ -178,7 +179,8 @@ class BaseHyperparameterTuner(ABC):
         started = utcnow()
         estimator = get_trainer_class(algo)(**trainer_config, **params)
         # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
-        with warnings.catch_warnings(record=True) as caught:
+        # One thread budget on every path (serial, pool, Lambda, emulator): scores never depend on where they ran.
+        with warnings.catch_warnings(record=True) as caught, pinned_threads(self.config.threads):
             warnings.simplefilter("always")
             tick = time.perf_counter()
             estimator.fit(data.X_train, data.y_train)

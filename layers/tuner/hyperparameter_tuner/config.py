@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_EXPERIMENTS = 10_000
+DEFAULT_THREADS = 1
+DEFAULT_EXPERIMENT_TIMEOUT = 900.0
 MAX_CONFIG_BYTES = 256 * 1024
 """A config travels in the run record (a DynamoDB item holds at most 400 KB): large grids are products of
 short lists, not one long list."""
@@ -70,6 +72,13 @@ class TuningConfig(BaseModel):
         test split untouched for your final evaluation of the winner, and halves the scoring work.
     seed : int
         Mixed into the ``random_state`` the tuner derives for trainers that take one. Default 0.
+    threads : int
+        BLAS/OpenMP threads each experiment's fit and scoring may use (threadpoolctl), on every path: the same
+        value gives bit-identical scores whatever the number of workers. Default 1.
+    experiment_timeout : float
+        Seconds one experiment (fit and scoring) may take before it is stopped and recorded FAILED
+        ("timed out after N s"); the run goes on. Default 900, the longest Lambda invocation; on AWS the
+        trainer's own remaining time bounds it too.
     name : str, optional
         A label for the run.
     """
@@ -87,6 +96,8 @@ class TuningConfig(BaseModel):
     batch_size: int | None = Field(default=None, ge=1, le=10_000)
     score_test: bool = True
     seed: int = Field(default=0, ge=0, lt=2**32)
+    threads: int = Field(default=DEFAULT_THREADS, ge=1, le=256)
+    experiment_timeout: float = Field(default=DEFAULT_EXPERIMENT_TIMEOUT, gt=0, le=7 * 24 * 3600)
     name: str | None = Field(default=None, max_length=200)
 
     @field_validator("training_params", mode="before")

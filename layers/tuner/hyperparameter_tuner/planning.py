@@ -106,13 +106,15 @@ def estimate_from_sample(config: TuningConfig, data: SplitData, per_trainer: int
     """
     import sklearn.metrics  # noqa: F401 - import before timing: the first fit must not pay for imports
 
+    from ._threads import pinned_threads
     from .grid import ParamGrid
     from .metrics import score_estimator
     from .trainers import get_trainer_class
 
     classes = {name: get_trainer_class(name) for name in config.training_params}
     estimates: dict[str, float | None] = {}
-    with warnings.catch_warnings():
+    # Sample fits run under the thread budget every experiment gets, or they would time a different computation.
+    with warnings.catch_warnings(), pinned_threads(config.threads):
         warnings.simplefilter("ignore")  # a sample fit's ConvergenceWarning says nothing about cost
         for name, spec in config.training_params.items():
             grid = ParamGrid(spec)

@@ -60,13 +60,6 @@ def new_run_id() -> str:
 _WORKER: tuple[LocalTuner, SplitData, str] | None = None
 
 
-def _init_worker() -> None:
-    # One BLAS/OpenMP thread per worker: the pool is the parallelism; oversubscription only slows fits down.
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-
-
 def _run_chunk(specs: Sequence[ExperimentSpec]) -> list[Experiment]:
     assert _WORKER is not None, "worker state is set before the pool forks"
     tuner, data, run_id = _WORKER
@@ -227,7 +220,7 @@ class LocalTuner(BaseHyperparameterTuner):
         chunks = _guided_chunks(specs, jobs)
         try:
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(jobs, mp_context=context) as pool:
                 pending: set[Future[list[Experiment]]] = {pool.submit(_run_chunk, chunk) for chunk in chunks}
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
