@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._threads import pinned_threads
+from ._workers import FitOutcome
 from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from .data import SplitData, load_split
 from .errors import ConfigError, TunerError
@@ -177,6 +178,19 @@ class BaseHyperparameterTuner(ABC):
         """
         trainer_config = dict(trainer_config or {})
         started = utcnow()
+        estimator, trained = self._train(data, algo, params, trainer_config)
+        for split, values in trained["scores"].items():
+            self.metrics_tracker.log_metrics(model_version.run_id, model_version.experiment_id, split, values)
+        experiment = Experiment(
+            run_id=model_version.run_id, experiment_id=model_version.experiment_id, index=kwargs.get("index", -1),
+            algo=algo, params=params, trainer_config=trainer_config, data_fingerprint=data.fingerprint,
+            model_version=model_version.version, eval_split=data.eval_split, started_at=started, **trained,
+        )
+        return estimator, self.metadata_tracker.put_experiment(experiment)
+
+    def _train(self, data: SplitData, algo: str, params: dict[str, Any],
+               trainer_config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Build, fit and score one estimator; return it and its ``scores``, times and warnings."""
         estimator = get_trainer_class(algo)(**trainer_config, **params)
         # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
         # One thread budget on every path (serial, pool, Lambda, emulator): scores never depend on where they ran.
@@ -191,15 +205,47 @@ class BaseHyperparameterTuner(ABC):
                 scores[split] = score_estimator(estimator, X, y, self.config.metrics)
             score_time = time.perf_counter() - tick
         messages = list(dict.fromkeys(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught))[:5]
-        for split, values in scores.items():
-            self.metrics_tracker.log_metrics(model_version.run_id, model_version.experiment_id, split, values)
-        experiment = Experiment(
-            run_id=model_version.run_id, experiment_id=model_version.experiment_id, index=kwargs.get("index", -1),
-            algo=algo, params=params, trainer_config=trainer_config, data_fingerprint=data.fingerprint,
-            model_version=model_version.version, scores=scores, eval_split=data.eval_split, fit_time=fit_time,
-            score_time=score_time, warnings=messages, started_at=started,
+        return estimator, {"scores": scores, "fit_time": fit_time, "score_time": score_time, "warnings": messages}
+
+    def fit_candidate(self, data: SplitData, spec: ExperimentSpec) -> FitOutcome:
+        """Fit, score and pickle one experiment without writing anything; a failure is an ``"error"`` outcome.
+
+        This is what a worker process runs: the store is written by :meth:`record_outcome`, in the parent.
+        """
+        started = utcnow()
+        try:
+            estimator, trained = self._train(data, spec.algo, spec.params, spec.trainer_config)
+            # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the
+            # time; joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
+            payload = pickle.dumps(estimator, protocol=5)
+        except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
+            error = _one_line(exc) + ("" if isinstance(exc, TunerError) else _origin(exc))
+            return FitOutcome("error", started, error_type=type(exc).__name__, error=error)
+        return FitOutcome("ok", started, model=payload, **trained)
+
+    def record_outcome(self, spec: ExperimentSpec, run_id: str, outcome: FitOutcome, eval_split: str) -> Experiment:
+        """Save and record what :meth:`fit_candidate` produced: the model, its metrics and the experiment.
+
+        A failed outcome becomes a FAILED record. Errors of the store itself (:class:`StoreError`) propagate:
+        they are not the experiment's failure.
+        """
+        if outcome.kind == "budget":
+            raise TunerError(f"experiment {spec.experiment_id} was stopped by the caller's time budget")
+        model_version = self.metadata_tracker.create_model_version(run_id, spec.experiment_id)
+        if not outcome.ok or outcome.model is None:
+            return self.metadata_tracker.put_experiment(Experiment.from_spec(
+                spec, run_id, status=ExperimentStatus.FAILED, model_version=model_version.version,
+                eval_split=eval_split, error_type=outcome.error_type, error=outcome.error,
+                warnings=outcome.warnings, started_at=outcome.started_at, finished_at=utcnow(),
+            ))
+        for split, values in outcome.scores.items():
+            self.metrics_tracker.log_metrics(run_id, spec.experiment_id, split, values)
+        experiment = Experiment.from_spec(
+            spec, run_id, model_version=model_version.version, scores=outcome.scores, eval_split=eval_split,
+            fit_time=outcome.fit_time, score_time=outcome.score_time, warnings=outcome.warnings,
+            started_at=outcome.started_at,
         )
-        return estimator, self.metadata_tracker.put_experiment(experiment)
+        return self._store_model(outcome.model, experiment)
 
     def save_model(self, model: Any, experiment: Experiment, params: dict[str, Any], algo: str,
                    *args: Any, **kwargs: Any) -> Experiment:
@@ -221,10 +267,11 @@ class BaseHyperparameterTuner(ABC):
         Experiment
             The SUCCEEDED record with its artifact reference (URI, version id, SHA-256).
         """
-        # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the time;
-        # joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
-        payload = pickle.dumps(model, protocol=5)
-        key = f"models/{algo}/{experiment.experiment_id}.joblib"
+        return self._store_model(pickle.dumps(model, protocol=5), experiment)
+
+    def _store_model(self, payload: bytes, experiment: Experiment) -> Experiment:
+        """Save a pickled model and record its experiment SUCCEEDED with the artifact reference."""
+        key = f"models/{experiment.algo}/{experiment.experiment_id}.joblib"
         artifact = self.resource_version_control.save(key, payload)
         done = experiment.model_copy(
             update={"artifact": artifact, "status": ExperimentStatus.SUCCEEDED, "finished_at": utcnow()}
@@ -335,22 +382,8 @@ class BaseHyperparameterTuner(ABC):
         return self.metadata_tracker.put_experiment(copy)
 
     def run_one(self, data: SplitData, spec: ExperimentSpec, run_id: str) -> Experiment:
-        """Build and save one experiment; a failing fit becomes a FAILED record instead of an exception."""
-        model_version = self.metadata_tracker.create_model_version(run_id, spec.experiment_id)
-        try:
-            model, experiment = self.build_model(
-                data, model_version, spec.algo, spec.params, spec.trainer_config, index=spec.index
-            )
-            return self.save_model(model, experiment, spec.params, spec.algo)
-        except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
-            failed = Experiment.from_spec(
-                spec, run_id, status=ExperimentStatus.FAILED, model_version=model_version.version,
-                eval_split=data.eval_split, error_type=type(exc).__name__, error=_one_line(exc),
-                finished_at=utcnow(),
-            )
-            if not isinstance(exc, TunerError):
-                failed = failed.model_copy(update={"error": _one_line(exc) + _origin(exc)})
-            return self.metadata_tracker.put_experiment(failed)
+        """Fit and record one experiment in this process (no time limit); a failing fit is a FAILED record."""
+        return self.record_outcome(spec, run_id, self.fit_candidate(data, spec), data.eval_split)
 
     def finish_run(self, run_id: str) -> Run:
         """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED)."""

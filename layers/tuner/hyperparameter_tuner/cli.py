@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -326,9 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TunerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # The run was closed as FAILED (interrupted) on the way out; finished experiments stay reusable.
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"error: {exc or 'interrupted'}: the run is closed as FAILED, finished experiments are kept",
+              file=sys.stderr)
+        return 128 + signum
     except Exception as exc:
         # No credentials, no region, no network: the AWS commands' environment, not a bug of ours.
         if type(exc).__module__.startswith("botocore."):
