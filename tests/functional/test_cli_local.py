@@ -355,13 +355,16 @@ def test_run_failed_by_max_failure_ratio_prints_the_reason_and_no_winner(
 
     code = main(["run", str(write_config(PARTLY_FAILING)), "--data", str(iris_npz), "--store", str(tmp_path / "s"),
                  "--jobs", "1"])
-
     out = capsys.readouterr().out
-    assert code == 1
-    assert "3 experiments: 2 succeeded, 1 failed, 0 reused" in out
-    assert re.search(r"^run FAILED: 1 of 3 experiments failed \(33%\), above max_failure_ratio 0%", out, re.M), out
-    assert not re.search(r"^winner ", out, re.M), out
-    assert "model:" not in out and "sha256=" not in out
+    board_code = main(["leaderboard", "--store", str(tmp_path / "s")])
+    board = capsys.readouterr().out
+
+    assert (code, board_code) == (1, 0)
+    for text in (out, board):
+        assert "3 experiments: 2 succeeded, 1 failed, 0 reused" in text
+        assert re.search(r"^run FAILED: 1 of 3 experiments failed \(33%\), above max_failure_ratio 0%", text, re.M)
+        assert not re.search(r"^winner ", text, re.M), text
+        assert "model:" not in text and "sha256=" not in text
 
 
 # -- --json: one strict JSON document on stdout, whatever the estimators print --------------------------------

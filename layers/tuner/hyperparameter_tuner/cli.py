@@ -169,7 +169,7 @@ def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from ._console import make_console, print_leaderboard, print_warnings
+    from ._console import make_console, print_leaderboard, print_summary
     from .results import RunResult, leaderboard_rows
 
     if args.stack:
@@ -200,7 +200,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     elif not args.csv:
         console = make_console()
         print_leaderboard(console, run, experiments, limit=args.top)
-        print_warnings(console, experiments)
+        print_summary(console, RunResult(run, experiments))  # counts, warnings, then the winner or why it FAILED
     return EXIT_OK
 
 
