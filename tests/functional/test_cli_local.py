@@ -411,6 +411,20 @@ def test_run_json_stdout_is_one_strict_document_while_estimators_print(
     assert "Iteration 1, loss = " in proc.stderr
 
 
+def test_run_json_with_stdout_closed_still_runs(tmp_path: Path, small_config_file: Path, iris_npz: Path) -> None:
+    import os
+
+    hpt = Path(sys.executable).with_name("hpt")
+    proc = subprocess.run(
+        [str(hpt), "run", str(small_config_file), "--data", str(iris_npz), "--store", str(tmp_path / "store"),
+         "--jobs", "1", "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+        preexec_fn=lambda: os.close(1),  # as `hpt ... >&-` does
+    )
+
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
 def test_emulate_json_stdout_is_one_strict_document_while_estimators_print(
     tmp_path: Path, write_config: Callable[..., Path], iris_npz: Path
 ) -> None:

@@ -70,13 +70,16 @@ class _ReservedStdout:
         self.document: str | None = None
         self._stream: TextIO | None = None
         self._saved_fd: int | None = None
+        self._own_stream = False
 
     def write(self, document: str) -> None:
         """Hold ``document`` until the work is done."""
         self.document = document
 
     def __enter__(self) -> _ReservedStdout:
-        self._stream = sys.stdout
+        # Python sets sys.stdout to None when fd 1 was closed at start (`hpt ... >&-`): the work still runs.
+        self._own_stream = sys.stdout is None
+        self._stream = Path(os.devnull).open("w") if sys.stdout is None else sys.stdout  # noqa: SIM115
         self._stream.flush()
         try:
             self._saved_fd = os.dup(1)
@@ -103,6 +106,9 @@ class _ReservedStdout:
         if self.document is not None:
             self._stream.write(self.document)
             self._stream.flush()
+        if self._own_stream:
+            sys.stdout = None  # as Python found it: fd 1 closed
+            self._stream.close()
 
 
 _JSON_OUT: _ReservedStdout | None = None
