@@ -434,7 +434,11 @@ def train_batch(item: BatchItem, services: Services, deadline: float | None = No
 
 
 class ReduceResult(BaseModel):
-    """The closed run's summary."""
+    """The closed run's summary (the reducer's reply and the ``Tuning Run Completed`` event's detail).
+
+    ``winner``, ``value`` and ``model_uri`` are ``None`` unless the run SUCCEEDED: a FAILED run has no winner
+    (its ``reason`` says why, and names the best candidate when one scored).
+    """
 
     run_id: str
     status: str
@@ -503,20 +507,24 @@ def reduce_run(run_id: str, services: Services) -> ReduceResult:
 
 
 def _summary(run: Run, metadata: Any) -> ReduceResult:
-    value = model_uri = None
-    if run.winner is not None:
+    value = model_uri = winner_id = None
+    if run.status is RunStatus.SUCCEEDED and run.winner is not None:
+        winner_id = run.winner
         winner = metadata.get_experiment(run.run_id, run.winner)
         if winner is not None:
             value = winner.metrics.get(run.perf_metric)
             model_uri = winner.artifact.uri if winner.artifact else None
-    return ReduceResult(run_id=run.run_id, status=run.status.value, winner=run.winner, perf_metric=run.perf_metric,
+    if value is not None and not math.isfinite(value):
+        value = None  # the event is strict JSON: no NaN
+    return ReduceResult(run_id=run.run_id, status=run.status.value, winner=winner_id, perf_metric=run.perf_metric,
                         value=value, model_uri=model_uri, reason=run.reason)
 
 
 def _publish(services: Services, run: Run, metadata: Any) -> None:
     detail = _summary(run, metadata).model_dump(mode="json")
     services.events.put_events(Entries=[{
-        "Source": COMPLETION_SOURCE, "DetailType": COMPLETION_DETAIL_TYPE, "Detail": json.dumps(detail),
+        "Source": COMPLETION_SOURCE, "DetailType": COMPLETION_DETAIL_TYPE,
+        "Detail": json.dumps(detail, allow_nan=False),
         "EventBusName": services.settings.event_bus_name,
     }])
 
