@@ -86,10 +86,11 @@ def halving_schedule(
     ------
     ConfigError
         Where ``HalvingGridSearchCV`` raises ``ValueError`` for these settings: ``min_resources_`` greater than
-        ``max_resources_``, ``max_resources="auto"`` with a parameter as the resource; when a rung needs more
-        rows than the training split has (stricter than scikit-learn, which fails with "Cannot sample" only when a
-        fold's subsample rounds above the fold's size, and silently uses whole folds otherwise); and for invalid
-        values (``factor <= 1`` included, which scikit-learn accepts but cannot run).
+        ``max_resources_``; ``max_resources="auto"`` with a parameter as the resource; with ``n_samples``, more
+        folds than rows, or a rung whose subsample of some train or test fold,
+        ``int(n_resources / n_samples_train * len(fold))`` rows, is empty or larger than the fold (scikit-learn's
+        ``resample`` rejects both); and for invalid values (``factor <= 1`` included, which scikit-learn accepts
+        but cannot run). Fold lengths are those of ``KFold``/``StratifiedKFold`` without shuffling.
 
     Notes
     -----
@@ -172,13 +173,37 @@ Rung(rung=2, n_candidates=2, n_resources=4), Rung(rung=3, n_candidates=1, n_reso
         remaining = n_to_keep(remaining, factor)
     if by_samples:
         assert n_samples_train is not None
-        too_many = [rung for rung in rungs if rung.n_resources > n_samples_train]
-        if too_many:
-            raise ConfigError(
-                f"{location}: rung {too_many[0].rung} needs {too_many[0].n_resources} samples but the training split "
-                f"has {n_samples_train} (lower max_resources)"
-            )
+        _check_subsamples(rungs, n_samples_train, cv, location)
     return rungs
+
+
+def _fold_lengths(n_samples: int, cv: int) -> set[int]:
+    # KFold and StratifiedKFold (no shuffling) both give the first n % cv test folds one extra row.
+    small, extra = divmod(n_samples, cv)
+    tests = {small + 1, small} if extra else {small}
+    return tests | {n_samples - length for length in tests}
+
+
+def _check_subsamples(rungs: list[Rung], n_samples: int, cv: int | None, location: str) -> None:
+    # _SubsampleMetaSplitter draws int(n_resources / n_samples * len(fold)) rows of every train and test fold;
+    # scikit-learn's resample() rejects 0 rows and more rows than the fold has.
+    if cv is not None and cv > n_samples:
+        raise ConfigError(f"{location}: cannot have cv={cv} folds with {n_samples} training samples")
+    lengths = {n_samples} if cv is None else _fold_lengths(n_samples, cv)
+    for rung in rungs:
+        fraction = rung.n_resources / n_samples
+        for length in sorted(lengths):
+            drawn = int(fraction * length)
+            if drawn > length:
+                raise ConfigError(
+                    f"{location}: rung {rung.rung} needs {rung.n_resources} samples but the training split has "
+                    f"{n_samples} (lower max_resources)"
+                )
+            if drawn < 1:
+                raise ConfigError(
+                    f"{location}: rung {rung.rung} with {rung.n_resources} samples leaves a fold of {length} rows "
+                    f"with none (raise min_resources)"
+                )
 
 
 def check_halving_resource(resource: str, searched: Iterable[str], accepted: Iterable[str] | None = None) -> None:
