@@ -510,6 +510,21 @@ def test_halving_over_samples_equals_halving_grid_search(seed: int, factor: floa
     assert winner == search.best_params_
 
 
+def test_halving_over_samples_of_a_regressor_equals_halving_grid_search() -> None:
+    # KFold folds (not stratified), and a metric to minimise expressed as scikit-learn does (neg_*)
+    X, y = load_diabetes(return_X_y=True)
+    grid = {"alpha": [1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]}
+    search = HalvingGridSearchCV(
+        Ridge(), grid, factor=3, cv=3, scoring="neg_mean_squared_error", random_state=5
+    ).fit(X, y)
+    rungs, table, winner = _run_halving_like_sklearn(
+        Ridge(), list(ParameterGrid(grid)), X, y, metric="neg_mean_squared_error", factor=3, cv=3, seed=5
+    )
+    assert len(rungs) == search.n_iterations_ == 3
+    assert _nan_safe(table) == _nan_safe(_sklearn_table(search))
+    assert winner == search.best_params_
+
+
 def test_halving_over_a_parameter_equals_halving_grid_search() -> None:
     X, y = load_diabetes(return_X_y=True)
     estimator = DecisionTreeRegressor(random_state=0)
@@ -596,3 +611,13 @@ def test_cross_validate_candidate_raises_a_failing_fit() -> None:
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError):
         cross_validate_candidate(DecisionTreeClassifier(max_depth=-1), X, y, ["accuracy"], 3)
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from hyperparameter_tuner import _halving, _search_space, search
+
+    for module in (_search_space, _halving, search):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, module.__name__

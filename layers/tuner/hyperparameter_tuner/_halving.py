@@ -282,11 +282,18 @@ def promote(
     maximize : bool, default=True
         ``False`` for a metric where lower is better (scores are negated, as scikit-learn's ``neg_*`` scorers).
     ties : {"stable", "numpy"}, default="stable"
-        How equal scores are ordered. ``"stable"`` (pure Python): by position, so of tied candidates at the cut
-        the later ones are kept; this is what ``_top_k`` does wherever numpy's default sort is stable for the
-        input. ``"numpy"`` calls ``numpy.argsort`` exactly as ``_top_k`` does, so it equals scikit-learn on
-        this machine, ties included (numpy's default sort is not stable, and with SIMD sorting its tie order
-        depends on the CPU).
+        How equal scores are ordered. ``"numpy"`` calls ``numpy.argsort`` exactly as ``_top_k`` does, so it
+        equals scikit-learn on the same machine, ties included: use it wherever numpy is available and parity with
+        ``HalvingGridSearchCV`` matters. ``"stable"`` (pure Python, for the light Lambdas): ties keep their rung
+        order, so of tied candidates at the cut the later ones are kept.
+
+    Notes
+    -----
+    Ties are common (accuracy on a small rung's folds) and scikit-learn breaks them with numpy's default
+    (unstable) ``argsort``, whose tie order depends on the CPU: with numpy 2.4 on an AVX-512 machine the
+    SIMD sort (X86_V3/X86_V4 dispatch) orders ties differently from the baseline sort
+    (``NPY_DISABLE_CPU_FEATURES="AVX512_ICL X86_V4 X86_V3"``). So ``HalvingGridSearchCV`` itself can keep
+    different candidates, and name a different winner, on different CPUs; ``"stable"`` is the portable rule.
 
     Returns
     -------
