@@ -334,6 +334,10 @@ def test_halving_schedule_equals_halving_grid_search(
         ({"n_candidates": 243, "factor": 3, "min_resources": 1, "max_resources": 10**6, "resource": "b"},
          [(0, 243, 1), (1, 81, 3), (2, 27, 9), (3, 9, 27), (4, 3, 81)]),
         ({"n_candidates": 1, "n_samples_train": 50, "cv": 5}, [(0, 1, 50)]),
+        # no cv: one holdout split counts as one split for "smallest"/"exhaust"; a rung may use every row
+        ({"n_candidates": 9, "n_samples_train": 7, "cv": None, "min_resources": "smallest"}, [(0, 9, 2), (1, 3, 6)]),
+        ({"n_candidates": 4, "factor": 2, "n_samples_train": 10, "cv": None, "min_resources": 5,
+          "max_resources": 10}, [(0, 4, 5), (1, 2, 10)]),
         ({"n_candidates": 30, "factor": 2, "min_resources": "smallest", "n_samples_train": 1000, "cv": 5,
           "n_classes": 10, "is_classifier": True}, [(0, 30, 100), (1, 15, 200), (2, 8, 400), (3, 4, 800)]),
     ],

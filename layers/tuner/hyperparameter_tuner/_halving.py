@@ -193,7 +193,8 @@ def _check_subsamples(rungs: list[Rung], n_samples: int, cv: int | None, locatio
     for rung in rungs:
         fraction = rung.n_resources / n_samples
         for length in sorted(lengths):
-            drawn = int(fraction * length)
+            # without CV (one holdout split) a rung draws exactly n_resources rows (subsample_indices)
+            drawn = rung.n_resources if cv is None else int(fraction * length)
             if drawn > length:
                 raise ConfigError(
                     f"{location}: rung {rung.rung} needs {rung.n_resources} samples but the training split has "
