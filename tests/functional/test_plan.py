@@ -194,3 +194,32 @@ def test_planned_transitions_are_the_ones_an_emulated_run_makes(
     assert measured["transitions"] == 8
     assert make_plan(parse_config(mapping), {"DecisionTreeClassifier": None}, "none",
                      build_dir=None).state_transitions == 8
+
+
+def test_sample_fits_run_under_the_configs_thread_limit(monkeypatch: pytest.MonkeyPatch, iris_npz: Path) -> None:
+    from sklearn.dummy import DummyClassifier
+    from threadpoolctl import threadpool_info
+
+    from hyperparameter_tuner import trainers
+    from hyperparameter_tuner.data import load_split
+    from hyperparameter_tuner.planning import estimate_from_sample
+
+    # Given a trainer that records the BLAS/OpenMP thread counts its fit sees, and threads: 3 in the config
+    seen: list[set[int]] = []
+
+    class ThreadProbe(DummyClassifier):
+        def fit(self, X: object, y: object, sample_weight: object = None) -> ThreadProbe:
+            seen.append({pool["num_threads"] for pool in threadpool_info()})
+            return super().fit(X, y, sample_weight)
+
+    monkeypatch.setattr(trainers, "_CUSTOM", {})
+    trainers.register_trainer("ThreadProbe", ThreadProbe)
+    config = parse_config({"training_params": {"ThreadProbe": {"strategy": ["prior", "most_frequent", "uniform"]}},
+                           "metrics": ["accuracy"], "perf_metric": "accuracy", "threads": 3})
+
+    # When
+    estimate = estimate_from_sample(config, load_split(iris_npz, config.target))
+
+    # Then every sample fit ran with exactly 3 threads in every loaded pool (numpy's BLAS at least)
+    assert estimate["ThreadProbe"] is not None
+    assert seen == [{3}] * 3
