@@ -276,8 +276,9 @@ class _TaskTimer:
         self._wake.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        # A generous bound only so that a broken test ends instead of hanging; it never decides an outcome.
-        self._wake.wait(SAFETY_SECONDS)
+        # A bound only so that a broken test ends instead of hanging: every task here finishes (the hung trainer is
+        # released after at most SAFETY_SECONDS) long before it, so it never decides an outcome.
+        self._wake.wait(TASK_SAFETY_SECONDS)
         return self._done.is_set()
 
 
@@ -291,6 +292,7 @@ class _TaskThread(threading.Thread):
 
 _timers = threading.local()
 SAFETY_SECONDS = 120.0
+TASK_SAFETY_SECONDS = 600.0
 
 
 @pytest.fixture
