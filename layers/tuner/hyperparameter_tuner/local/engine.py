@@ -19,7 +19,7 @@ from typing import Any
 from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from ..data import SplitData
-from ..errors import ConfigError, TunerError
+from ..errors import ConfigError, RunFailedError
 from ..grid import ParamSpec
 from ..records import Experiment, ExperimentSpec, RunStatus, utcnow
 from ..results import RunResult
@@ -31,10 +31,6 @@ __all__ = ["DEFAULT_STORE", "LocalTuner", "RunFailedError", "open_store"]
 DEFAULT_STORE = ".hpt"
 
 ProgressCallback = Callable[[Experiment], None]
-
-
-class RunFailedError(TunerError):
-    """Every experiment failed (or too many did): the run has no winner."""
 
 
 def open_store(path: str | Path = DEFAULT_STORE) -> tuple[SQLiteMetadataTracker, FolderVersionControl,
