@@ -23,7 +23,7 @@ from ..data import SplitData, load_split
 from ..errors import ConfigError, DataError, NotFoundError
 from ..records import Experiment, ExperimentStatus, Run, RunStatus, content_id, utcnow
 from .events import CONFIG_NAMES, DATASETS_PREFIX, RunRequest, dataset_of
-from .s3data import fetch_split, latest_split, read_text
+from .s3data import fetch_split, latest_split, read_text, split_identity, split_objects
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -229,9 +229,10 @@ def _count(services: Services, name: str, value: float = 1) -> None:
 def fan_out(request: RunRequest, services: Services) -> FanOutResult:
     """Validate the config and the split, write the manifest, record the run and start its execution.
 
-    One split yields one run: the run id is derived from the split's key and version and the config's bytes,
-    and it names the execution, so a duplicate event starts nothing new. Bad input (config or data) is recorded
-    as a FAILED run with the reason, and no execution starts. Emits ``Runs<Status>`` (e.g. ``RunsStarted``).
+    One split yields one run: the run id is derived from the split's key, the version id and ETag of each of its
+    objects (the ``.npz``, or every CSV file of a folder) and the config's bytes, and it names the execution, so a
+    duplicate event starts nothing new and a split rewritten in place is a new run. Bad input (config or data) is
+    recorded as a FAILED run with the reason, and no execution starts. Emits ``Runs<Status>`` (e.g. ``RunsStarted``).
     """
     result = _fan_out(request, services)
     _count(services, f"Runs{result.status.title()}")
@@ -252,7 +253,11 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
         except NotFoundError as exc:
             return _reject(request.model_dump(mode="json"), str(exc), services)
     data_uri = f"s3://{bucket}/{data_key}"
-    # The run id covers the split's version and the config's bytes: a duplicate delivery maps to the same run.
+    # The run id covers the split's objects as stored (each one's version id and ETag: a CSV file rewritten in
+    # place is a new run, whatever triggered) and the config's bytes: a duplicate delivery maps to the same run.
+    # The objects are then read pinned to exactly those versions and ETags.
+    objects = split_objects(services.s3, bucket, data_key, version=version)
+    identity = split_identity(objects)
     config_key = request.config_key
     try:
         if config_key is None:
@@ -263,10 +268,10 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
                 raise ConfigError(f"s3://{bucket}/{config_key}: no such config object")
             config_text = text
     except ConfigError as exc:
-        run_id = content_id("run", bucket, data_key, version or request.data_etag, None)
+        run_id = content_id("run", bucket, data_key, identity, None)
         return _record_input_failure(services, run_id, data_uri, str(exc), None)
     config_digest = hashlib.sha256(config_text.encode()).hexdigest()
-    run_id = content_id("run", bucket, data_key, version or request.data_etag, config_digest)
+    run_id = content_id("run", bucket, data_key, identity, config_digest)
     metadata = services.metadata()
     try:
         existing: Run | None = metadata.get_run(run_id)
@@ -282,7 +287,9 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
         tuner = services.tuner(config)
         dest = Path(settings.data_cache_dir) / f"fan-out-{run_id}"
         try:
-            fetched = fetch_split(services.s3, bucket, data_key, dest, version=version, target=config.target)
+            fetched = fetch_split(services.s3, bucket, data_key, dest, version=version, target=config.target,
+                                  versions={obj.key: obj.version for obj in objects if obj.version},
+                                  etags={obj.key: obj.etag for obj in objects})
         finally:
             shutil.rmtree(dest, ignore_errors=True)
     except (ConfigError, DataError) as exc:
