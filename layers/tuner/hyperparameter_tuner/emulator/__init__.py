@@ -25,7 +25,7 @@ from ._engine import (
     lambda_service_error,
     throttle,
 )
-from ._events import matches_pattern, s3_object_created_event
+from ._events import matches_pattern, s3_object_created_event, scheduled_event
 from ._runtime import FunctionSpec, LambdaContext
 from ._template import EmulatorError, Template, load_template, loads_template
 
@@ -44,5 +44,6 @@ __all__ = [
     "loads_template",
     "matches_pattern",
     "s3_object_created_event",
+    "scheduled_event",
     "throttle",
 ]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-__all__ = ["matches_pattern", "s3_object_created_event"]
+__all__ = ["matches_pattern", "s3_object_created_event", "scheduled_event"]
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -94,6 +94,52 @@ def s3_object_created_event(
             "source-ip-address": "127.0.0.1",
             "reason": reason,
         },
+    }
+
+
+def scheduled_event(
+    rule_arn: str,
+    *,
+    region: str = DEFAULT_REGION,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+    time: datetime | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """Build the "Scheduled Event" EventBridge sends to a scheduled rule's target that has no ``Input``.
+
+    Parameters
+    ----------
+    rule_arn : str
+        ARN of the rule (the event's only resource).
+    region, account_id : str
+        Where the rule lives.
+    time : datetime or None, default None
+        The tick; now (UTC) when omitted.
+    event_id : str or None, default None
+        Event id; a random UUID when omitted.
+
+    Returns
+    -------
+    dict
+        The event.
+
+    Examples
+    --------
+    >>> event = scheduled_event("arn:aws:events:us-east-1:123456789012:rule/nightly")
+    >>> event["source"], event["detail-type"], event["detail"]
+    ('aws.events', 'Scheduled Event', {})
+    """
+    when = (time or datetime.now(UTC)).astimezone(UTC)
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account_id,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
     }
 
 
