@@ -28,6 +28,7 @@ from ..grid import ParamSpec
 from ..records import ExperimentStatus, Run, RunStatus
 from ..results import RunResult
 from .dynamodb import DynamoDBMetadataTracker, DynamoDBMetricsTracker
+from .events import execution_failure_reason
 from .s3 import S3VersionControl
 from .s3data import upload_split
 
@@ -329,21 +330,6 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
         if result.run.status is not RunStatus.SUCCEEDED or result.winner is None:
             raise RunFailedError(f"run {result.run.run_id} failed: {result.run.reason or 'no winner'}")
         return self.load_model(result.winner)
-
-
-def execution_failure_reason(execution: Mapping[str, Any]) -> str:
-    """One line for a run whose execution ended without closing it, from a ``DescribeExecution`` reply.
-
-    Examples
-    --------
-    >>> execution_failure_reason({"status": "ABORTED", "error": "Operator", "cause": "stopped by  hand"})
-    'execution ABORTED: Operator: stopped by hand'
-    >>> execution_failure_reason({"status": "TIMED_OUT"})
-    'execution TIMED_OUT'
-    """
-    detail = ": ".join(" ".join(str(execution[key]).split()) for key in ("error", "cause") if execution.get(key))
-    reason = f"execution {execution.get('status', 'ENDED')}"
-    return f"{reason}: {detail[:300]}" if detail else reason
 
 
 def run_status(run: Run, metadata: Any) -> dict[str, Any]:

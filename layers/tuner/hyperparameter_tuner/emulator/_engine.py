@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
 from typing import Any, TextIO
 
-from ._events import matches_pattern, s3_object_created_event, scheduled_event
+from ._events import execution_status_change_event, matches_pattern, s3_object_created_event, scheduled_event
 from ._runtime import FunctionSpec, HandlerLoader, LambdaContext, RoutedStream, ScopedEnviron, error_payload
 from ._template import EmulatorError, Resolver, Template, load_template, to_environment_value
 
@@ -567,6 +567,24 @@ class Emulator:
             region=self.region,
             account_id=self.account_id,
         )
+        return self.deliver_event(event)
+
+    def deliver_execution_status_change(self, execution_arn: str) -> dict[str, Any]:
+        """Deliver the "Execution Status Change" event of an execution as it is now, as Step Functions does.
+
+        Parameters
+        ----------
+        execution_arn : str
+            The execution.
+
+        Returns
+        -------
+        dict
+            Results of the functions whose rules match (see :meth:`deliver_event`).
+        """
+        reply = dict(self.sfn.describe_execution(executionArn=execution_arn))
+        reply.pop("ResponseMetadata", None)
+        event = execution_status_change_event(reply, region=self.region, account_id=self.account_id)
         return self.deliver_event(event)
 
     def fire_schedule(self, name: str | None = None) -> dict[str, Any]:

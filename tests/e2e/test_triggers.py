@@ -1,12 +1,17 @@
-"""The schedule trigger end to end, and CSV splits rewritten in place, in the emulator running ``template.yaml``.
+"""The template's EventBridge wiring end to end in the emulator: the schedule, CSV splits rewritten in place, and
+executions that end outside the state machine's ``Catch``.
 
-The schedule rule of the template delivers its ``Input`` to the fan-out (``Emulator.fire_schedule``, as
-EventBridge does at a tick); a CSV folder whose files are rewritten under the same keys is a new run, whether the
-trigger is the schedule or a re-uploaded ``_SUCCESS`` marker. The local engine on the same files is the oracle.
+The schedule rule delivers its ``Input`` to the fan-out (``Emulator.fire_schedule``, as EventBridge does at a
+tick); a CSV folder whose files are rewritten under the same keys is a new run, whether the trigger is the
+schedule or a re-uploaded ``_SUCCESS`` marker (the local engine on the same files is the oracle); an execution
+stopped by hand reaches the fan-out through the execution-ended rule, which closes its run FAILED.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,3 +185,124 @@ def test_csv_split_reuploaded_with_new_bytes_in_an_unversioned_bucket_is_a_new_r
         assert_same_as_local(second, local_oracle(csv_split, tmp_path / "second"))
         again = emu.deliver_s3_object_created(marker)["FanOutFunction"]
         assert (again["status"], again["run_id"]) == ("DUPLICATE", second.run.run_id)
+
+
+# -- executions that end outside the Catch ------------------------------------------------------------------------
+
+
+def completion_events(emu: Emulator) -> tuple[str, Any]:
+    """A queue that receives the completion events published on the default bus."""
+    sqs = emu.client("sqs")
+    queue_url = sqs.create_queue(QueueName="completions")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = emu.client("events")
+    events.put_rule(Name="completions", EventPattern=json.dumps({"source": ["hyperparameter-tuner"]}))
+    events.put_targets(Rule="completions", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return queue_url, sqs
+
+
+def test_a_run_whose_execution_was_stopped_by_hand_is_closed_failed_by_the_execution_ended_rule(
+    iris_npz: Path,
+) -> None:
+    with Emulator(TEMPLATE, retry_sleep=False) as emu:
+        # Given: a run whose trainers are held, and its execution stopped by hand (outside the Catch)
+        put_config(emu)
+        queue_url, sqs = completion_events(emu)
+        release, reached = threading.Event(), threading.Event()
+
+        def hold(function: str, event: Any) -> None:
+            if function == "TrainerFunction":
+                reached.set()
+                release.wait()
+
+        emu.add_fault(hold)
+        try:
+            key = f"datasets/{DATASET}/iris.npz"
+            emu.s3.put_object(Bucket=emu.bucket_name, Key=key, Body=iris_npz.read_bytes())
+            started = emu.deliver_s3_object_created(key)["FanOutFunction"]
+            assert reached.wait(60)
+            emu.sfn.stop_execution(executionArn=started["execution_arn"], error="Operator", cause="by hand")
+        finally:
+            release.set()  # moto reflects the stop once the running state returns
+        assert emu.wait_for_execution(started["execution_arn"], timeout=60)["status"] == "ABORTED"
+        metadata = DynamoDBMetadataTracker(emu.table_name, client=emu.dynamodb)
+        assert metadata.get_run(started["run_id"]).status.value == "RUNNING"
+
+        # When: Step Functions reports the execution's end on the default bus
+        closed = emu.deliver_execution_status_change(started["execution_arn"])
+
+        # Then: the rule's target, the fan-out, closes the run FAILED (no winner) and publishes its completion
+        assert list(closed) == ["FanOutFunction"]
+        assert (closed["FanOutFunction"]["status"], closed["FanOutFunction"]["run_id"]) == ("CLOSED", started["run_id"])
+        run = metadata.get_run(started["run_id"])
+        assert (run.status.value, run.reason, run.winner) == ("FAILED", "execution ABORTED", None)
+        assert run.finished_at is not None
+        (message,) = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+        detail = json.loads(message["Body"])["detail"]
+        assert (detail["run_id"], detail["status"], detail["winner"], detail["reason"]) == (
+            started["run_id"], "FAILED", None, "execution ABORTED"
+        )
+
+        # When / Then: the same event again changes nothing
+        again = emu.deliver_execution_status_change(started["execution_arn"])["FanOutFunction"]
+        assert (again["status"], again["reason"]) == ("DUPLICATE", "run is FAILED")
+        assert metadata.get_run(started["run_id"]) == run
+
+
+def test_a_run_closed_by_the_catch_is_left_as_it_is(iris_npz: Path) -> None:
+    with Emulator(TEMPLATE, retry_sleep=False) as emu:
+        # Given: a reducer that always fails: the Catch marks the run FAILED and the execution ends FAILED
+        put_config(emu)
+
+        def broken_reducer(function: str, event: Any) -> None:
+            if function == "ReducerFunction":
+                raise RuntimeError("reducer is broken")
+
+        emu.add_fault(broken_reducer)
+        key = f"datasets/{DATASET}/iris.npz"
+        emu.s3.put_object(Bucket=emu.bucket_name, Key=key, Body=iris_npz.read_bytes())
+        started = emu.deliver_s3_object_created(key)["FanOutFunction"]
+        assert emu.wait_for_execution(started["execution_arn"], timeout=120)["status"] == "FAILED"
+        metadata = DynamoDBMetadataTracker(emu.table_name, client=emu.dynamodb)
+        before = metadata.get_run(started["run_id"])
+        assert before.status.value == "FAILED" and "reducer is broken" in (before.reason or "")
+
+        # When
+        reply = emu.deliver_execution_status_change(started["execution_arn"])["FanOutFunction"]
+
+        # Then: the Catch's record stands
+        assert (reply["status"], reply["reason"]) == ("DUPLICATE", "run is FAILED")
+        assert metadata.get_run(started["run_id"]) == before
+
+
+def test_a_succeeded_execution_reaches_no_function(iris_npz: Path) -> None:
+    with Emulator(TEMPLATE, retry_sleep=False) as emu:
+        put_config(emu)
+        key = f"datasets/{DATASET}/iris.npz"
+        emu.s3.put_object(Bucket=emu.bucket_name, Key=key, Body=iris_npz.read_bytes())
+        started = emu.deliver_s3_object_created(key)["FanOutFunction"]
+        finished(emu, started)
+        assert emu.deliver_execution_status_change(started["execution_arn"]) == {}
+
+
+def test_execution_events_that_are_no_runs_own_are_ignored() -> None:
+    with Emulator(TEMPLATE, retry_sleep=False) as emu:
+        prefix = emu.state_machine_arn.replace(":stateMachine:", ":execution:")
+        base = json.loads((REPO_ROOT / "events" / "fan_out_execution_ended.json").read_text())
+        base["detail"]["stateMachineArn"] = emu.state_machine_arn
+
+        def send(name: str, arn: str) -> dict[str, Any]:
+            event = copy.deepcopy(base)
+            event["detail"].update(name=name, executionArn=arn)
+            result: dict[str, Any] = emu.invoke("FanOutFunction", event)
+            return result
+
+        # a Distributed Map child execution, an execution of no recorded run, and a name that is not the ARN's
+        child = send("child-1", f"{emu.state_machine_arn.replace(':stateMachine:', ':execution:')}/map-1:child-1")
+        unknown = send("no-such-run", f"{prefix}:no-such-run")
+        mismatch = send("run-a", f"{prefix}:run-b")
+
+        assert (child["status"], child["reason"]) == ("IGNORED", "not a run's execution of this state machine")
+        assert (unknown["status"], unknown["reason"]) == ("IGNORED", "no run 'no-such-run'")
+        assert mismatch["status"] == "IGNORED"
+        assert emu.dynamodb.scan(TableName=emu.table_name)["Count"] == 0  # nothing recorded
