@@ -493,6 +493,7 @@ def test_cli_submit_wait_reports_an_aborted_execution_as_failed(
     (["--wait", "--timeout", "-1"], "argument --timeout: expected a finite number of seconds >= 0, got '-1'"),
     (["--wait", "--timeout", "nan"], "argument --timeout: expected a finite number of seconds >= 0, got 'nan'"),
     (["--wait", "--poll", "0"], "argument --poll: expected a number of seconds > 0, got '0'"),
+    (["--wait", "--timeout", "soon"], "argument --timeout: invalid float value: 'soon' (seconds)"),
 ])
 def test_cli_submit_bad_wait_arguments_are_usage_errors(
     config_file: Path, iris_npz: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
