@@ -234,7 +234,8 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
         While the run is open, each poll also asks Step Functions about the run's execution: an execution that
         ended (ABORTED, TIMED_OUT, FAILED outside the ``Catch``, or even SUCCEEDED) without closing the run can
         never close it, so the run is returned as FAILED with the execution's status, error and cause as the
-        reason, and no winner. The stored record is left as it is.
+        reason, and no winner (the same reason the stack's execution-ended rule writes when it closes the stored
+        record; ``wait`` itself writes nothing).
 
         Parameters
         ----------
