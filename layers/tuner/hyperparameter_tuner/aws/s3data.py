@@ -72,7 +72,7 @@ def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Pa
     length = int(response.get("ContentLength") or 0)
     if max_bytes is not None and counted + length > max_bytes + slack:
         response["Body"].close()
-        what = "the file is" if slack else "the split's files total"
+        what = "the file is" if slack else "the CSV files total"
         check_data_size(counted + length, max_bytes, f"s3://{bucket}/{key}", what, slack)
     digest = hashlib.sha256()
     dest.parent.mkdir(parents=True, exist_ok=True)
