@@ -527,8 +527,8 @@ UP_FRONT_CASES = [
     Case(id="labels-text-for-a-regressor", needs_data=True, config=REGRESSION,
          data=_labels(**{name: (lambda y: np.array([f"c{v}" for v in y])) for name in ("y_train", "y_val", "y_test")}),
          message=r"y_train holds text labels, but training_params\.Ridge is a regressor"),
-    data_case("data-float16-nan", r"X_train contains NaN", npz_with(X_train=_as_float16_with(np.nan))),
-    data_case("data-float16-inf", r"X_val contains inf", npz_with(X_val=_as_float16_with(-np.inf))),
+    data_case("data-float16-nan", r"X_train contains NaN$", npz_with(X_train=_as_float16_with(np.nan))),
+    data_case("data-float16-inf", r"X_val contains inf$", npz_with(X_val=_as_float16_with(-np.inf))),
     data_case("data-2x2GiB-in-a-4MB-npz", r"huge\.npz: array 'X_train': shape \(268435456, 1\) of <f8 brings the"
               r" split's arrays to 2\.0 GiB \(2147483648 bytes\), over max_data_bytes 1073741824 \(1\.0 GiB\)",
               huge_npz),

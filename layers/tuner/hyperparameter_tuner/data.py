@@ -406,19 +406,20 @@ def inspect_npz_split(stream: BinaryIO, source: str, *, check_values: bool = Fal
         for name in present:
             if not (check_values and kinds[name] == "f") and not (labels and name.startswith("y_")):
                 continue
+            bad: str | None = None
             try:
                 with archive.open(names[name]) as member:
                     header = _npy_header(member, f"{source}: {name}")
                     if check_values and kinds[name] == "f":
                         bad = _nonfinite(member, header)
-                        if bad is not None:
-                            raise DataError(f"{source}: {name} contains {bad}")
                 if labels and name.startswith("y_"):
                     with archive.open(names[name]) as member:
                         header = _npy_header(member, f"{source}: {name}")
                         report.labels[name] = _summarise(_read_chunks(member, header), kinds[name] in "US")
             except (zipfile.BadZipFile, OSError, ValueError, SyntaxError, struct.error, UnicodeDecodeError) as exc:
                 raise DataError(f"{source}: array {name!r} is unreadable ({exc})") from exc
+            if bad is not None:
+                raise DataError(f"{source}: {name} contains {bad}")
     return report
 
 
