@@ -452,8 +452,15 @@ def test_overlapping_sub_grids_too_large_to_deduplicate_are_refused() -> None:
     values = list(range(1001))
     spec = [{"C": [1.0], "tol": [0.1]}, {"C": [1.0, *map(float, values)], "tol": [0.1, *map(float, values[:999])]}]
 
-    with pytest.raises(ConfigError, match=r"training_params\.SVC\[1\]: this sub-grid overlaps an earlier one and"
-                                          r" has 1001000 candidates, over the 1000000"):
+    with pytest.raises(ConfigError, match=r"training_params\.SVC\[1\]: this sub-grid overlaps earlier ones and"
+                                          r" has 1001000 candidates, too many to deduplicate"):
+        parse_config({**BASE, "training_params": {"SVC": spec}}, "cfg")
+
+
+def test_too_many_sub_grids_are_refused() -> None:
+    spec = [{"C": [float(i)]} for i in range(1001)]
+
+    with pytest.raises(ConfigError, match=r"training_params\.SVC: 1001 sub-grids, over the 1000 one trainer may list"):
         parse_config({**BASE, "training_params": {"SVC": spec}}, "cfg")
 
 

@@ -34,8 +34,11 @@ DICT_TAG = "__hpt_dict_items__"
 """A dict whose keys are not all strings travels through JSON as ``{DICT_TAG: [[key, value], ...]}``."""
 
 MAX_OVERLAP_CANDIDATES = 1_000_000
-"""Sub-grids of one trainer that overlap are deduplicated by enumerating the later ones; past this many
-candidates that would be slow, so such a spec is refused (make the sub-grids disjoint instead)."""
+"""Sub-grids of one trainer that overlap are deduplicated by enumerating the later ones (each candidate checked
+against each earlier sub-grid it may repeat); past this much work in one trainer's grid, the spec is refused
+(make the sub-grids disjoint instead)."""
+MAX_SUBGRIDS = 1000
+"""Sub-grids one trainer may list (finding overlaps compares them pairwise)."""
 
 
 def encode_tagged(value: Any, sort_pairs: bool = False) -> Any:
@@ -203,10 +206,14 @@ class ParamGrid:
         elif isinstance(spec, Sequence) and not isinstance(spec, str | bytes):
             if len(spec) == 0:
                 raise ConfigError(f"{where}: the list of grids is empty")
+            if len(spec) > MAX_SUBGRIDS:
+                raise ConfigError(f"{where}: {len(spec)} sub-grids, over the {MAX_SUBGRIDS} one trainer may list")
             subgrids = [_check_subgrid(sub, f"{where}[{i}]", self.notes) for i, sub in enumerate(spec)]
         else:
             raise ConfigError(f"{where}: expected a mapping or a list of mappings, got {type(spec).__name__}")
         self._subgrids = [sorted(sub.items()) for sub in subgrids]
+        self._canonical = [[{canonical(value) for value in values} for _, values in sub] for sub in self._subgrids]
+        self._work = 0
         raw_sizes = [math.prod(len(values) for _, values in sub) for sub in self._subgrids]
         # Candidates of a later sub-grid that an earlier one already holds are skipped: ``_kept[j]`` lists the raw
         # indices of sub-grid j that stay (None: all of them), so the grid stays indexable.
@@ -224,21 +231,20 @@ class ParamGrid:
         # For each earlier sub-grid with the same keys whose values all intersect: per key, which of this
         # sub-grid's values it also lists.
         overlaps: list[list[list[bool]]] = []
-        for earlier in self._subgrids[:j]:
+        for i, earlier in enumerate(self._subgrids[:j]):
             if [key for key, _ in earlier] != keys:
                 continue
-            member = []
-            for (_, values), (_, other) in zip(sub, earlier, strict=True):
-                known = {canonical(value) for value in other}
-                member.append([canonical(value) in known for value in values])
-            if all(any(flags) for flags in member):
-                overlaps.append(member)
+            if not all(mine & theirs for mine, theirs in zip(self._canonical[j], self._canonical[i], strict=True)):
+                continue
+            overlaps.append([[canonical(value) in known for value in values]
+                             for (_, values), known in zip(sub, self._canonical[i], strict=True)])
         if not overlaps:
             return None
-        if size > MAX_OVERLAP_CANDIDATES:
+        self._work += size * len(overlaps)
+        if self._work > MAX_OVERLAP_CANDIDATES:
             raise ConfigError(
-                f"{where}[{j}]: this sub-grid overlaps an earlier one and has {size} candidates, over the"
-                f" {MAX_OVERLAP_CANDIDATES} that can be deduplicated; make the sub-grids disjoint"
+                f"{where}[{j}]: this sub-grid overlaps earlier ones and has {size} candidates, too many to"
+                f" deduplicate (over {MAX_OVERLAP_CANDIDATES} checks); make the sub-grids disjoint"
             )
         kept: array[int] = array("q")
         lengths = [len(values) for _, values in sub]
