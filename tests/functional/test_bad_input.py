@@ -835,6 +835,57 @@ def test_python_api_raises(case: Case, tmp_path: Path, workdir: Path, iris_array
         assert tuner.metadata_tracker.list_runs() == []
 
 
+# -- duplicates: tried once, counted once, never failures ----------------------------------------------------------
+
+DUPLICATES = {
+    "name": "duplicates",
+    "training_params": {"LogisticRegression": {"C": [1.0, 1.0]},
+                        "SVC": [{"C": [0.5, 1.0], "kernel": ["linear"]}, {"C": [1.0], "kernel": ["linear", "rbf"]}]},
+    "trainer_config": {"LogisticRegression": {"max_iter": 300}},
+    "metrics": ["accuracy"], "perf_metric": "accuracy", "max_failure_ratio": 0,
+}
+# Distinct candidates, by hand: LR C=1.0; SVC (0.5, linear), (1.0, linear), (1.0, rbf).
+DISTINCT = 4
+
+
+def test_hpt_run_tries_duplicates_once_and_a_strict_run_succeeds(
+    tmp_path: Path, workdir: Path, iris_arrays: dict[str, np.ndarray], capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = workdir / "dup.yaml"
+    config.write_text(yaml.safe_dump(DUPLICATES, sort_keys=False))
+
+    code = main(["run", str(config), "--data", str(good_npz(workdir, iris_arrays)), "--store", str(tmp_path / "s"),
+                 "--jobs", "1", "--json"])
+
+    payload = json.loads(capsys.readouterr().out)
+    assert (code, payload["status"], payload["total"]) == (0, "SUCCEEDED", DISTINCT)
+    ids = [experiment["experiment_id"] for experiment in payload["experiments"]]
+    assert len(ids) == len(set(ids)) == DISTINCT
+    assert all(experiment["status"] == "SUCCEEDED" for experiment in payload["experiments"])
+
+
+def test_python_api_tries_duplicates_once(tmp_path: Path, iris_arrays: dict[str, np.ndarray]) -> None:
+    tuner = LocalTuner(store=tmp_path / "s", jobs=1, **DUPLICATES)
+
+    result = tuner.run(good_npz(tmp_path, iris_arrays))
+
+    assert (result.run.status, result.run.total, len(result.experiments)) == (RunStatus.SUCCEEDED, DISTINCT, DISTINCT)
+    assert tuner.config.notes == [
+        "training_params.LogisticRegression.C: 1.0 listed more than once; each value is tried once",
+        "training_params.SVC[1]: 1 candidate(s) repeat an earlier sub-grid, each is tried once",
+    ]
+
+
+def test_fan_out_counts_duplicates_once(fan_out_env: SimpleNamespace, tmp_path: Path,
+                                        iris_arrays: dict[str, np.ndarray]) -> None:
+    event = upload_inputs(fan_out_env, yaml.safe_dump(DUPLICATES, sort_keys=False), good_npz(tmp_path, iris_arrays))
+
+    result = fan_out_env.handler(event)
+
+    assert (result["status"], result["total"]) == ("STARTED", DISTINCT)
+    assert fan_out_env.metadata.get_run(result["run_id"]).total == DISTINCT
+
+
 # -- hostile configs: refused before any import -------------------------------------------------------------------
 
 HOSTILE = ["subprocess.call", "os.system", "builtins.eval", "sklearn.linear_model._logistic.LogisticRegression",
@@ -975,7 +1026,8 @@ def test_fan_out_default_cap_refuses_10001_experiments(fan_out_env: SimpleNamesp
 
 # -- hpt emulate and hpt submit: the whole emulated deployment, a few representative cases ------------------------
 
-EMULATE_CASES = ["unknown-metric", "data-missing-array", "csv-non-numeric-feature"]
+EMULATE_CASES = ["unknown-metric", "data-missing-array", "csv-non-numeric-feature", "yaml-alias-bomb",
+                 "nan-parameter-value", "data-float16-nan", "roc_auc-on-three-classes"]
 
 
 @pytest.mark.e2e
@@ -988,6 +1040,35 @@ def test_hpt_emulate_refuses(case: Case, workdir: Path, iris_arrays: dict[str, n
     code = main(["emulate", str(config), "--data", str(data), "--template", str(TEMPLATE)])
 
     assert_one_error_line(code, capsys.readouterr(), case.message)
+
+
+@pytest.mark.e2e
+def test_hpt_run_and_hpt_emulate_agree_on_values_json_reshapes(
+    shared_deployment: SharedDeployment, tmp_path: Path, workdir: Path, iris_arrays: dict[str, np.ndarray],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given int-keyed class weights (the emulated trainer re-parses the config from its JSON run record)
+    shared_deployment.stop()
+    config = workdir / "weights.yaml"
+    config.write_text("training_params:\n  LogisticRegression:\n    class_weight: [{0: 1, 1: 2, 2: 3}, null]\n"
+                      "    C: [1.0, 1.0]\ntrainer_config: {LogisticRegression: {max_iter: 300}}\n"
+                      "metrics: [accuracy]\nperf_metric: accuracy\nmax_failure_ratio: 0\n")
+    data = good_npz(workdir, iris_arrays)
+
+    # When it runs locally and emulated
+    assert main(["run", str(config), "--data", str(data), "--store", str(tmp_path / "s"), "--jobs", "1",
+                 "--json"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main(["emulate", str(config), "--data", str(data), "--template", str(TEMPLATE), "--json"]) == 0
+    emulated = json.loads(capsys.readouterr().out)
+
+    # Then: the same two experiments, ids and scores, all SUCCEEDED
+    def summary(payload: dict[str, Any]) -> list[tuple[str, str, float]]:
+        return sorted((e["experiment_id"], e["status"], e["metrics"]["accuracy"]) for e in payload["experiments"])
+
+    assert local["total"] == emulated["total"] == 2
+    assert summary(local) == summary(emulated)
+    assert {status for _, status, _ in summary(local)} == {"SUCCEEDED"}
 
 
 def stack_body(outputs: dict[str, str]) -> str:
