@@ -657,3 +657,11 @@ def test_max_data_bytes_has_a_documented_default() -> None:
 
     assert config.max_data_bytes == DEFAULT_MAX_DATA_BYTES == 1024**3
     assert parse_config({**BASE, "max_data_bytes": 5}).max_data_bytes == 5
+
+
+def test_the_catalog_snapshot_equals_the_live_registry() -> None:
+    # The fan-out (no scikit-learn) decides with the snapshot what the local path decides with scikit-learn.
+    from hyperparameter_tuner._catalog import build_catalog
+    from hyperparameter_tuner.trainers import CATALOG_PATH
+
+    assert json.loads(CATALOG_PATH.read_text()) == json.loads(json.dumps(build_catalog()))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import MAX_CONFIG_BYTES
 from ..data import (
     CSV_FILES,
     DEFAULT_MAX_DATA_BYTES,
@@ -23,7 +24,7 @@ from ..data import (
     inspect_csv_split,
     inspect_npz_split,
 )
-from ..errors import DataError, NotFoundError, StoreError
+from ..errors import ConfigError, DataError, NotFoundError, StoreError
 from .events import DATASETS_PREFIX, SUCCESS_MARKER
 
 if TYPE_CHECKING:
@@ -177,16 +178,25 @@ def latest_split(s3: S3Client, bucket: str, dataset: str) -> tuple[str, str | No
     return best[1], best[2]
 
 
-def read_text(s3: S3Client, bucket: str, key: str) -> str | None:
-    """Return an object's text, or ``None`` when it does not exist."""
+def read_text(s3: S3Client, bucket: str, key: str, max_bytes: int = MAX_CONFIG_BYTES) -> str | None:
+    """Return an object's text (a config), or ``None`` when it does not exist.
+
+    At most ``max_bytes + 1`` bytes are read: a larger object is refused in one line without being downloaded.
+    """
     from botocore.exceptions import ClientError
 
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        stream = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            body = stream.read(max_bytes + 1)
+        finally:
+            stream.close()
     except ClientError as exc:
         if _client_error_code(exc) in ("NoSuchKey", "404"):
             return None
         raise StoreError(f"s3://{bucket}/{key}: cannot read ({_client_error_code(exc)})") from exc
+    if len(body) > max_bytes:
+        raise ConfigError(f"s3://{bucket}/{key}: the config is over the {max_bytes // 1024} KiB limit")
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
