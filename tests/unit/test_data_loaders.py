@@ -414,3 +414,14 @@ def test_float128_is_refused_on_both_paths(tmp_path: Path, iris_arrays: dict[str
         load_split(path)
     with path.open("rb") as fh, pytest.raises(DataError, match=message):
         inspect_npz(fh, str(path), check_values=True)
+
+
+def test_labels_of_mixed_python_types_are_refused_naming_the_array() -> None:
+    from hyperparameter_tuner.data import SplitData
+
+    X = np.zeros((3, 2))
+    split = SplitData(X_train=X, y_train=np.array([1, "a", 2.5], dtype=object), X_test=X,
+                      y_test=np.array([0, 1, 0]), source="memory")
+
+    with pytest.raises(DataError, match=r"^memory: y_train mixes label types \(float, int, str\)"):
+        split.labels()

@@ -96,10 +96,24 @@ def _summarise(chunks: Iterator[Any] | list[Any], is_text: bool) -> LabelSummary
 
 
 def summarise_labels(values: Any) -> LabelSummary:
-    """Return the :class:`LabelSummary` of a label array (numpy array or sequence)."""
+    """Return the :class:`LabelSummary` of a label array (numpy array or sequence).
+
+    Raises
+    ------
+    ValueError
+        When the labels are Python objects of more than one type (``[1, "a"]``).
+    """
     import numpy as np
 
     array_ = np.asarray(values)
+    if array_.dtype.kind == "O":  # Python objects (a list or pandas column passed in Python): one type or refuse
+        items = array_.ravel().tolist()
+        if all(isinstance(item, str | bytes) for item in items):
+            return _summarise([items], True)
+        if all(isinstance(item, int | float) for item in items):
+            return _summarise([items], False)
+        kinds = sorted({type(item).__name__ for item in items})
+        raise ValueError(f"mixes label types ({', '.join(kinds)}); use one type for every label")
     is_text = array_.dtype.kind in "US"
     if array_.dtype.kind == "f":
         fractional = array_[np.isfinite(array_) & (array_ != np.round(array_))]
@@ -191,7 +205,15 @@ class SplitData:
     def labels(self) -> dict[str, LabelSummary]:
         """A :class:`LabelSummary` of each label array (``y_train``, ``y_val`` when present, ``y_test``)."""
         arrays = {"y_train": self.y_train, "y_val": self.y_val, "y_test": self.y_test}
-        return {name: summarise_labels(values) for name, values in arrays.items() if values is not None}
+        summaries: dict[str, LabelSummary] = {}
+        for name, values in arrays.items():
+            if values is None:
+                continue
+            try:
+                summaries[name] = summarise_labels(values)
+            except ValueError as exc:
+                raise DataError(f"{self.source}: {name} {exc}") from None
+        return summaries
 
 
 def fingerprint_bytes(stream: BinaryIO) -> str:
