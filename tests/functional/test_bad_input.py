@@ -461,6 +461,8 @@ UP_FRONT_CASES = [
     config_case("json-duplicate-top-level-key", r"key 'metrics' is given twice \(first on line 1\)",
                 text='{"metrics": ["accuracy"],\n "training_params": {"SVC": {}}, "perf_metric": "accuracy",\n'
                      ' "metrics": ["f1_macro"]}\n'),
+    config_case("yaml-nested-too-deeply", r"the config is nested too deeply",
+                text="training_params: {LogisticRegression: {C: " + "[" * 3000 + "]" * 3000 + "}}\n"),
     config_case("config-over-256-KiB", r"over the 256 KiB limit",
                 text="# " + "x" * (256 * 1024) + "\n" + yaml.safe_dump(BASE)),
     config_case("nan-parameter-value", r"training_params\.LogisticRegression\.C\[0\]: nan is not a usable value",

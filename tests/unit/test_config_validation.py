@@ -382,6 +382,11 @@ def test_a_recursive_alias_is_refused() -> None:
         load_config_text("a: &a [*a]\n", "r.yaml")
 
 
+def test_a_deeply_nested_config_is_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^deep\.yaml: the config is nested too deeply$"):
+        load_config_text("a: " + "[" * 3000 + "]" * 3000, "deep.yaml")
+
+
 def test_a_few_anchors_and_merge_keys_still_work() -> None:
     text = ("training_params:\n"
             "  LogisticRegression: &lr {C: &cs [0.1, 1.0], max_iter: [100]}\n"

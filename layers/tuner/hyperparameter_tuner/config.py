@@ -384,6 +384,8 @@ def load_config_text(text: str, source: str) -> TuningConfig:
         data = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: the config is nested too deeply") from None
     except _DuplicateKeyError as exc:
         mark = exc.mark
         raise ConfigError(f"{source}: line {mark.line + 1}, column {mark.column + 1}: {exc.message}") from None
