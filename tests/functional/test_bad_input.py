@@ -494,6 +494,9 @@ UP_FRONT_CASES = [
                 r"metrics\[0\]: 'neg_log_loss' needs predict_proba\(\), which training_params\.RidgeClassifier"
                 r" does not have",
                 only("RidgeClassifier", metrics=["neg_log_loss"])),
+    config_case("neg_log_loss-on-SVC-without-probability",
+                r"'neg_log_loss' needs predict_proba\(\), which training_params\.SVC has only with probability=True",
+                only("SVC", metrics=["neg_log_loss"], params={"C": [1.0]})),
     *[config_case(f"required-argument-{name}", rf"training_params\.{name}: {name} needs '{argument}'",
                   only(name)) for name, argument in REQUIRED_ARGUMENTS],
     config_case("clusterer-with-accuracy",

@@ -543,6 +543,13 @@ SURELY_FAILS = [
     ("log-loss-without-proba", {"training_params": {"LinearSVC": {}}, "metrics": ["neg_log_loss"],
                                 "perf_metric": "neg_log_loss"},
      r"'neg_log_loss' needs predict_proba\(\), which training_params\.LinearSVC does not have"),
+    ("svc-log-loss-without-probability", {"training_params": {"SVC": {"C": [1.0]}}, "metrics": ["neg_log_loss"],
+                                          "perf_metric": "neg_log_loss"},
+     r"metrics\[0\]: 'neg_log_loss' needs predict_proba\(\), which training_params\.SVC has only with"
+     r" probability=True; set it in trainer_config\.SVC"),
+    ("sgd-log-loss-with-a-hinge-candidate", {"training_params": {"SGDClassifier": {"loss": ["log_loss", "hinge"]}},
+                                             "metrics": ["neg_log_loss"], "perf_metric": "neg_log_loss"},
+     r"training_params\.SGDClassifier has only with loss='log_loss' or loss='modified_huber'"),
     ("kmeans-accuracy", {"training_params": {"KMeans": {}}, "metrics": ["accuracy"], "perf_metric": "accuracy"},
      r"training_params\.KMeans is a clusterer"),
     ("pca-accuracy", {"training_params": {"PCA": {}}, "metrics": ["accuracy"], "perf_metric": "accuracy"},
@@ -584,6 +591,9 @@ def test_the_catalogs_facts_agree_with_scikit_learn() -> None:
     assert not hasattr(LinearSVC, "predict_proba") and hasattr(LinearSVC, "decision_function")
     assert is_regressor(Ridge()) and not is_classifier(Ridge())
     assert not is_classifier(KMeans()) and hasattr(KMeans, "predict")
+    from sklearn.svm import SVC
+
+    assert not hasattr(SVC(), "predict_proba") and hasattr(SVC(probability=True), "predict_proba")
 
 
 def test_accepted_neighbours_of_the_refusals() -> None:
@@ -593,6 +603,12 @@ def test_accepted_neighbours_of_the_refusals() -> None:
     parse_config(_with(metrics=["roc_auc", "f1"], perf_metric="roc_auc", direction="maximize"))
     parse_config({"training_params": {"Ridge": {"alpha": [1.0]}}, "metrics": ["r2", "neg_mean_squared_error"],
                   "perf_metric": "neg_mean_squared_error"})
+    # predict_proba enabled by the grid or by trainer_config; roc_auc falls back on SVC's decision_function
+    log_loss = {"metrics": ["neg_log_loss"], "perf_metric": "neg_log_loss"}
+    parse_config({**log_loss, "training_params": {"SVC": {"probability": [True]}}})
+    parse_config({**log_loss, "training_params": {"SVC": {}}, "trainer_config": {"SVC": {"probability": True}}})
+    parse_config({**log_loss, "training_params": {"SGDClassifier": {"loss": ["log_loss", "modified_huber"]}}})
+    parse_config({"training_params": {"SVC": {}}, "metrics": ["roc_auc"], "perf_metric": "roc_auc"})
 
 
 class NeedsAlpha(ClassifierMixin, BaseEstimator):

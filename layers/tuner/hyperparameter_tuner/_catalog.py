@@ -74,7 +74,9 @@ def build_catalog() -> dict[str, Any]:
         "sklearn_version": sklearn.__version__,
         "estimators": {
             name: {"path": info.path, "params": sorted(info.params), "accepts_any": info.accepts_any,
-                   "kind": info.kind, "required": sorted(info.required), "methods": sorted(info.methods)}
+                   "kind": info.kind, "required": sorted(info.required), "methods": sorted(info.methods),
+                   "conditional": {method: [list(setting) for setting in settings]
+                                   for method, settings in sorted(info.conditional.items())}}
             for name, (_, info) in sorted(_live_registry().items())
         },
         "scorers": scorer_facts(),

@@ -189,7 +189,8 @@ class TuningConfig(BaseModel):
             fixed = self.trainer_config.get(name, {})
             for sub in _subgrids(spec):
                 check_required_params(name, {*fixed, *sub}, f"training_params.{name}")
-            check_metrics_for_trainer(name, self.metrics, f"training_params.{name}")
+            settings = [{**{key: [value] for key, value in fixed.items()}, **sub} for sub in _subgrids(spec)]
+            check_metrics_for_trainer(name, self.metrics, f"training_params.{name}", settings)
         size = len(self.to_json().encode())
         if size > MAX_CONFIG_BYTES:
             raise ConfigError(

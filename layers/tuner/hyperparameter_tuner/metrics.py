@@ -74,7 +74,8 @@ def check_direction(metric: str, direction: str) -> None:
         )
 
 
-def check_metrics_for_trainer(name: str, metrics: Sequence[str], where: str) -> None:
+def check_metrics_for_trainer(name: str, metrics: Sequence[str], where: str,
+                              settings: Sequence[Mapping[str, Sequence[Any]]] = ()) -> None:
     """Refuse metrics that cannot score a trainer: every experiment of it would fail, or mean nothing.
 
     Classification scorers need a classifier, regression scorers a regressor, clustering scorers a classifier or
@@ -82,6 +83,10 @@ def check_metrics_for_trainer(name: str, metrics: Sequence[str], where: str) -> 
     ``predict_proba``/``decision_function`` need a trainer that defines one, and ``*_samples`` scorers need
     multilabel targets, which a split's 1-D labels never are. Trainers of unknown kind (registered classes
     without a scikit-learn mixin) are not checked.
+
+    ``settings`` lists, per sub-grid, ``{param: [values]}`` (``trainer_config`` values as one-element lists). A
+    method a default instance lacks (``SVC.predict_proba``) counts only when every candidate sets a value that
+    enables it (``probability: true``).
 
     Raises
     ------
@@ -105,9 +110,28 @@ def check_metrics_for_trainer(name: str, metrics: Sequence[str], where: str) -> 
         if not fits:
             raise ConfigError(f"metrics[{i}]: {metric!r} is a {task} metric, but {where} is"
                               f" {_KIND_TEXT.get(info.kind, info.kind)}")
-        if not set(fact["response"]) & info.methods:
-            methods = " or ".join(f"{method}()" for method in fact["response"])
+        available = set(fact["response"]) & info.methods
+        methods = " or ".join(f"{method}()" for method in fact["response"])
+        if not available:
             raise ConfigError(f"metrics[{i}]: {metric!r} needs {methods}, which {where} does not have")
+        conditional = {method: info.conditional.get(method) for method in available}
+        if all(conditional.values()) and any(_lacks(sub, conditional) for sub in settings or [{}]):
+            needed = " or ".join(f"{param}={value!r}" for enabling in conditional.values()
+                                 for param, value in enabling or ())
+            raise ConfigError(f"metrics[{i}]: {metric!r} needs {methods}, which {where} has only with {needed};"
+                              f" set it in trainer_config.{name}")
+
+
+def _lacks(values: Mapping[str, Sequence[Any]],
+           conditional: Mapping[str, tuple[tuple[str, Any], ...] | None]) -> bool:
+    """Whether some candidate of a sub-grid enables none of the methods: each parameter can take a value (its
+    default, when the sub-grid does not set it) outside the values that enable a method."""
+    enabling: dict[str, list[Any]] = {}
+    for settings in conditional.values():
+        for param, value in settings or ():
+            enabling.setdefault(param, []).append(value)
+    return all(param not in values or any(value not in allowed for value in values[param])
+               for param, allowed in enabling.items())
 
 
 def check_labels(trainers: Sequence[str], metrics: Sequence[str], labels: Mapping[str, LabelSummary],

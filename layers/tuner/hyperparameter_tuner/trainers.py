@@ -16,8 +16,9 @@ import importlib
 import importlib.metadata
 import inspect
 import json
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,6 +71,9 @@ class TrainerInfo:
     methods : frozenset of str
         Which of ``predict``, ``predict_proba`` and ``decision_function`` the class defines (meta-estimators
         define them conditionally on their inner estimator, so having one is necessary, not sufficient).
+    conditional : dict
+        Methods the class defines but a default instance lacks, with the ``(parameter, value)`` settings that
+        enable each (``SVC``: ``predict_proba`` only with ``probability=True``).
     """
 
     name: str
@@ -79,6 +83,7 @@ class TrainerInfo:
     kind: str = "unknown"
     required: frozenset[str] = frozenset()
     methods: frozenset[str] = frozenset({"predict", "predict_proba", "decision_function"})
+    conditional: Mapping[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
 
     @property
     def takes_random_state(self) -> bool:
@@ -101,6 +106,46 @@ def _public_path(cls: type) -> str:
 _METHODS = ("predict", "predict_proba", "decision_function")
 
 
+def _conditional_methods(cls: type) -> dict[str, tuple[tuple[str, Any], ...]]:
+    """Methods ``cls`` defines that a default instance lacks, and the single settings that enable each.
+
+    Tried over the options scikit-learn's own parameter constraints list (booleans and string options).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated classes warn when built
+            default = cls()
+    except Exception:  # noqa: BLE001 - required arguments (meta-estimators): nothing to learn here
+        return {}
+    missing = [m for m in _METHODS if callable(getattr(cls, m, None)) and not hasattr(default, m)]
+    if not missing:
+        return {}
+    from sklearn.utils._param_validation import StrOptions
+
+    options: list[tuple[str, Any]] = []
+    for param, constraints in sorted(getattr(cls, "_parameter_constraints", {}).items()):
+        for constraint in constraints:
+            if constraint == "boolean":
+                options += [(param, True), (param, False)]
+            elif isinstance(constraint, StrOptions):
+                options += [(param, value) for value in sorted(constraint.options)
+                            if value not in getattr(constraint, "deprecated", ())]
+    found: dict[str, tuple[tuple[str, Any], ...]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecated options warn when set
+        for method in missing:
+            enabling = []
+            for param, value in options:
+                try:
+                    instance = cls(**{param: value})
+                except Exception:  # noqa: BLE001, S112 - an option the constructor refuses enables nothing
+                    continue
+                if hasattr(instance, method):
+                    enabling.append((param, value))
+            found[method] = tuple(enabling)
+    return found
+
+
 def _info_from_class(name: str, cls: type, path: str, kind: str | None = None) -> TrainerInfo:
     params: set[str] = set()
     required: set[str] = set()
@@ -115,7 +160,8 @@ def _info_from_class(name: str, cls: type, path: str, kind: str | None = None) -
                 required.add(param.name)
     return TrainerInfo(name=name, path=path, params=frozenset(params), accepts_any=accepts_any,
                        kind=kind or _mixin_kind(cls), required=frozenset(required),
-                       methods=frozenset(method for method in _METHODS if callable(getattr(cls, method, None))))
+                       methods=frozenset(method for method in _METHODS if callable(getattr(cls, method, None))),
+                       conditional=_conditional_methods(cls) if kind is not None else {})
 
 
 def _mixin_kind(cls: type) -> str:
@@ -165,7 +211,9 @@ def _catalog_registry() -> dict[str, TrainerInfo]:
     return {
         name: TrainerInfo(name=name, path=entry["path"], params=frozenset(entry["params"]),
                           accepts_any=entry["accepts_any"], kind=entry["kind"],
-                          required=frozenset(entry["required"]), methods=frozenset(entry["methods"]))
+                          required=frozenset(entry["required"]), methods=frozenset(entry["methods"]),
+                          conditional={method: tuple((param, value) for param, value in settings)
+                                       for method, settings in entry["conditional"].items()})
         for name, entry in catalog["estimators"].items()
     }
 
