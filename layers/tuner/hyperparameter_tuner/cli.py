@@ -150,7 +150,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # Validate everything before the store is touched: bad input leaves nothing behind.
     config = load_config(args.config)
     check_grid_size(config, args.max_experiments)
-    data = load_split(args.data, config.target)
+    data = load_split(args.data, config.target, config.max_data_bytes)
+    config.check_split(data)
     tuner = LocalTuner(config=config, store=args.store, jobs=args.jobs, max_experiments=args.max_experiments)
     if args.json:
         result = tuner.run(data)
@@ -288,7 +289,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         raise UsageError("--timeout needs --wait")
     config = load_config(args.config)
     check_grid_size(config, args.max_experiments)
-    load_split(args.data, config.target)  # fail fast on bad data, before anything is uploaded
+    config.check_split(load_split(args.data, config.target, config.max_data_bytes))  # fail fast, before any upload
     tuner = _stack_tuner(args.stack, args.region, config)
     started = tuner.submit(args.data)
     if started.get("status") in ("FAILED", "REJECTED"):
@@ -343,7 +344,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.data:
         from .data import load_split
 
-        fit = estimate_from_sample(config, load_split(args.data, config.target))
+        fit = estimate_from_sample(config, load_split(args.data, config.target, config.max_data_bytes))
         source = f"sample fits on {args.data}"
     elif (Path(args.store) / "tuner.db").is_file():
         metadata, _, _ = _open_existing_store(args.store)
