@@ -193,6 +193,11 @@ def _registry_kinds() -> dict[str, str]:
     return kinds
 
 
+# Estimators that join scikit-learn's registry only once a `sklearn.experimental.enable_*` module was imported by
+# someone: left out, so the allow-list (and its snapshot) never depends on what a process happened to import.
+_EXPERIMENTAL = frozenset({"HalvingGridSearchCV", "HalvingRandomSearchCV", "IterativeImputer"})
+
+
 @cache
 def _live_registry() -> dict[str, tuple[type, TrainerInfo]]:
     from sklearn.utils.discovery import all_estimators
@@ -201,7 +206,7 @@ def _live_registry() -> dict[str, tuple[type, TrainerInfo]]:
     return {
         name: (cls, _info_from_class(name, cls, _public_path(cls), kinds.get(name, "other")))
         for name, cls in all_estimators()
-        if not inspect.isabstract(cls)
+        if not inspect.isabstract(cls) and name not in _EXPERIMENTAL
     }
 
 
