@@ -29,7 +29,7 @@ from types import UnionType
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import NotFoundError, StoreError
 from ..ports import MetadataTracker, MetricsTracker
@@ -152,10 +152,18 @@ def _run_to_item(run: Run) -> Item:
     return item
 
 
-def _run_from_item(item: Mapping[str, Any]) -> Run:
-    return Run.model_validate(
-        {name: _from_attribute(name, item[name]) for name in Run.model_fields if name in item}
-    )
+def _corrupt(table_name: str, what: str, exc: Exception) -> StoreError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreError(f"DynamoDB table {table_name!r}: corrupt {what} record ({first})")
+
+
+def _run_from_item(item: Mapping[str, Any], table_name: str) -> Run:
+    try:
+        return Run.model_validate(
+            {name: _from_attribute(name, item[name]) for name in Run.model_fields if name in item}
+        )
+    except (ValidationError, ValueError, TypeError, KeyError) as exc:
+        raise _corrupt(table_name, f"run {item.get('PK', {}).get('S', '?')}", exc) from exc
 
 
 @cache
@@ -164,8 +172,12 @@ def _field_adapter(name: str) -> TypeAdapter[Any]:
     return TypeAdapter(Run.model_fields[name].annotation or Any)
 
 
-def _experiment_from_item(item: Mapping[str, Any]) -> Experiment:
-    return Experiment.model_validate_json(item["doc"]["S"])
+def _experiment_from_item(item: Mapping[str, Any], table_name: str) -> Experiment:
+    try:
+        return Experiment.model_validate_json(item["doc"]["S"])
+    except (ValidationError, ValueError, TypeError, KeyError) as exc:
+        what = f"experiment {item.get('PK', {}).get('S', '?')}/{item.get('SK', {}).get('S', '?')}"
+        raise _corrupt(table_name, what, exc) from exc
 
 
 class _DynamoDBAdapter:
@@ -261,7 +273,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
         item = response.get("Item")
         if item is None:
             raise NotFoundError(f"run {run_id!r} not found")
-        return _run_from_item(item)
+        return _run_from_item(item, self.table_name)
 
     def update_run(self, run_id: str, **changes: Any) -> Run:
         if not changes:
@@ -309,7 +321,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 )
         except _ConditionFailedError:
             raise NotFoundError(f"run {run_id!r} not found") from None
-        return _run_from_item(response["Attributes"])
+        return _run_from_item(response["Attributes"], self.table_name)
 
     def list_runs(self, limit: int = 50) -> list[Run]:
         runs: list[Run] = []
@@ -323,7 +335,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
             ScanIndexForward=False,
         )
         for page in pages:
-            runs.extend(_run_from_item(item) for item in page)
+            runs.extend(_run_from_item(item, self.table_name) for item in page)
             if len(runs) >= limit:
                 break
         return runs[:limit]
@@ -376,7 +388,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 )
         except _ConditionFailedError as refused:  # a SUCCEEDED or final record is never replaced
             if refused.item:
-                return _experiment_from_item(refused.item)
+                return _experiment_from_item(refused.item, self.table_name)
             stored = self.get_experiment(experiment.run_id, experiment.experiment_id)
             if stored is None:  # pragma: no cover - only if the item is deleted in between
                 raise StoreError(f"DynamoDB table {self.table_name!r}: cannot {action} (condition failed)") from None
@@ -391,7 +403,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 ConsistentRead=True,
             )
         item = response.get("Item")
-        return _experiment_from_item(item) if item else None
+        return _experiment_from_item(item, self.table_name) if item else None
 
     def find_succeeded(self, experiment_id: str) -> Experiment | None:
         with self._errors(f"find a SUCCEEDED record of experiment {experiment_id!r}"):
@@ -407,7 +419,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 Limit=1,
             )
         items = response.get("Items", [])
-        return _experiment_from_item(items[0]) if items else None
+        return _experiment_from_item(items[0], self.table_name) if items else None
 
     def iter_experiments(self, run_id: str) -> Iterator[Experiment]:
         pages = self._query(
@@ -419,7 +431,23 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
             ConsistentRead=True,
         )
         for page in pages:
-            yield from (_experiment_from_item(item) for item in page)
+            yield from (_experiment_from_item(item, self.table_name) for item in page)
+
+    def discard_experiment(self, run_id: str, experiment_id: str) -> bool:
+        try:
+            with self._errors(f"discard experiment {experiment_id!r} of run {run_id!r}"):
+                self.client.delete_item(
+                    TableName=self.table_name,
+                    Key={"PK": _run_pk(run_id), "SK": _s(f"EXP#{experiment_id}")},
+                    ConditionExpression="#status = :running AND (attribute_not_exists(#final) OR #final = :false)",
+                    ExpressionAttributeNames={"#status": "status", "#final": "final"},
+                    ExpressionAttributeValues={
+                        ":running": _s(ExperimentStatus.RUNNING.value), ":false": {"BOOL": False}
+                    },
+                )
+        except _ConditionFailedError:  # absent, finished or final: kept
+            return False
+        return True
 
 
 def _encode_metric(value: float) -> float | str | None:
