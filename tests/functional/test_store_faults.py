@@ -19,6 +19,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -399,3 +400,49 @@ def test_store_error_pickles_across_the_worker_pool() -> None:
     assert isinstance(error, StoreError)
     assert str(error) == "store /x: disk full"
 
+
+
+# -- 3. on the emulated workflow: a transient store fault is retried by the state machine, not a failed run -------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_transient_store_fault_in_the_trainer_is_retried_and_the_run_succeeds(
+    aws_credentials: None, iris_npz: Path,
+) -> None:
+    from hyperparameter_tuner.aws.dynamodb import DynamoDBMetadataTracker
+    from hyperparameter_tuner.emulator import Emulator, s3_object_created_event
+
+    config = {**SMALL, "name": "transient", "batch_size": 2}
+    with Emulator(REPO_ROOT / "template.yaml", retry_sleep=False) as emu:
+        # Given the trainer's connection to S3 lost once, when it saves its first model
+        lost: list[str] = []
+        lock = threading.Lock()
+
+        def lose_first_model_upload(params: dict[str, Any], **_: Any) -> None:
+            with lock:
+                if params.get("Key", "").startswith("models/") and not lost:
+                    lost.append(params["Key"])
+                    raise EndpointConnectionError(endpoint_url=f"https://{emu.bucket_name}.s3.amazonaws.com")
+
+        trainer_s3 = emu.handler_module("TrainerFunction").services.s3
+        trainer_s3.meta.events.register("before-parameter-build.s3.PutObject", lose_first_model_upload)
+
+        # When a split lands
+        key = "datasets/iris/split.npz"
+        emu.s3.put_object(Bucket=emu.bucket_name, Key="datasets/iris/tuning.yaml", Body=json.dumps(config).encode())
+        emu.s3.put_object(Bucket=emu.bucket_name, Key=key, Body=iris_npz.read_bytes())
+        head = emu.s3.head_object(Bucket=emu.bucket_name, Key=key)
+        started = emu.deliver_event(s3_object_created_event(
+            emu.bucket_name, key, head["VersionId"], head["ETag"], head["ContentLength"]))["FanOutFunction"]
+        execution = emu.wait_for_execution(started["execution_arn"], timeout=300)
+
+        # Then the failed batch was retried by the state machine (StoreError), and the run succeeded in full
+        assert len(lost) == 1
+        errors = [call.error for call in emu.invocations("TrainerFunction")]
+        assert errors.count("StoreError") == 1 and errors.count(None) == 2
+        assert execution["status"] == "SUCCEEDED"
+        metadata = DynamoDBMetadataTracker(emu.table_name, client=emu.dynamodb)
+        run = metadata.get_run(started["run_id"])
+        assert run.status is RunStatus.SUCCEEDED and run.winner is not None
+        assert sorted(e.status for e in metadata.iter_experiments(run.run_id)) == [ExperimentStatus.SUCCEEDED] * 3
