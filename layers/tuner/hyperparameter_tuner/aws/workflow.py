@@ -361,9 +361,17 @@ class BatchResult(BaseModel):
 def train_batch(item: BatchItem, services: Services) -> BatchResult:
     """Run experiments ``[start, stop)`` of a run: build and save each model, write each record.
 
-    Experiments already SUCCEEDED in this run (a retried invocation) or in an earlier run on the same data are
-    not trained again. A failing fit is a FAILED record, not an error; an error here (data unreadable, service
-    failure) fails the whole batch, which the state machine's Catch records.
+    Experiments already SUCCEEDED in this run (a retried invocation) or in an earlier run on the same data whose
+    model version is still in the bucket intact are not trained again. A failing fit is a FAILED record, not an
+    error. A failure of the store (S3 or DynamoDB: :class:`~hyperparameter_tuner.errors.StoreError`) is not the
+    experiment's: no record is left for it, and it fails the whole batch, which the state machine retries
+    (``StoreError`` in the task's ``Retry``) and, if it persists, records with its ``Catch``; so does any other
+    error here (data unreadable).
+
+    Raises
+    ------
+    StoreError
+        When a model cannot be saved or a record written or read.
     """
     metadata = services.metadata()
     run = metadata.get_run(item.run_id)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,16 @@ _PAGE = 500
 
 _Record = TypeVar("_Record", bound=BaseModel)
 
+_DATABASES: weakref.WeakSet[SQLiteDatabase] = weakref.WeakSet()
+"""Every open database of this process (weakly: a database no longer used closes its connections when collected)."""
+
+
+@atexit.register
+def _close_databases() -> None:
+    """At exit, close this process's connections: the last one checkpoints the WAL into the database file."""
+    for db in list(_DATABASES):
+        db._close_all()
+
 
 class SQLiteDatabase:
     """A SQLite file shared by the local adapters, with one connection per process and thread.
@@ -76,7 +87,7 @@ class SQLiteDatabase:
         self._local = threading.local()
         self._opened: list[tuple[int, sqlite3.Connection]] = []
         self._opened_lock = threading.Lock()
-        atexit.register(self._close_all)
+        _DATABASES.add(self)
         if read_only:
             self.query("SELECT count(*) FROM sqlite_master")  # a file that is not a database fails here
             return
