@@ -236,3 +236,24 @@ def artifact_faults(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactF
     """Fault injection for the resource version control adapter of the current test."""
     kind = request.node.callspec.params["version_control"]
     return ArtifactFaults(kind, tmp_path, request.getfixturevalue("s3_client") if kind == "s3" else None)
+
+
+def garble_metrics(kind: str, tmp_path: Path, run_id: str, experiment_id: str, split: str) -> None:
+    """Overwrite a logged metric value with text that is not a number (SQLite) or not JSON (DynamoDB)."""
+    if kind == "sqlite":
+        with sqlite3.connect(tmp_path / "tuner.db") as conn:
+            conn.execute("UPDATE metrics SET value = 'n/a' WHERE run_id = ? AND experiment_id = ? AND split = ?",
+                         (run_id, experiment_id, split))
+        return
+    _dynamodb_client().update_item(
+        TableName=TABLE, Key={"PK": {"S": f"RUN#{run_id}"}, "SK": {"S": f"MET#{experiment_id}#{split}"}},
+        UpdateExpression="SET #m = :bad", ExpressionAttributeNames={"#m": "metrics"},
+        ExpressionAttributeValues={":bad": {"S": '{"accuracy": 0.9'}},
+    )
+
+
+@pytest.fixture
+def metrics_faults(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str, str, str], None]:
+    """``metrics_faults(run_id, experiment_id, split)`` garbles that logged split in the current adapter's store."""
+    kind = request.node.callspec.params["metrics_tracker"]
+    return lambda run_id, experiment_id, split: garble_metrics(kind, tmp_path, run_id, experiment_id, split)

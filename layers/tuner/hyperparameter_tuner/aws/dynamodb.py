@@ -520,6 +520,9 @@ class DynamoDBMetricsTracker(_DynamoDBAdapter, MetricsTracker):
             for item in page:
                 if item["experiment_id"]["S"] != experiment_id:  # an id containing '#' shares the prefix
                     continue
-                values = json.loads(item["metrics"]["S"])
-                result[item["split"]["S"]] = {name: _decode_metric(value) for name, value in values.items()}
+                try:
+                    values = json.loads(item["metrics"]["S"])
+                    result[item["split"]["S"]] = {name: _decode_metric(value) for name, value in values.items()}
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    raise _corrupt(self.table_name, f"metrics {run_id}/{experiment_id}", exc) from exc
         return result

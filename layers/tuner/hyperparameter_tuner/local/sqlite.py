@@ -352,5 +352,10 @@ class SQLiteMetricsTracker(MetricsTracker):
         )
         result: dict[str, dict[str, float]] = {}
         for split, name, value in rows:
-            result.setdefault(split, {})[name] = float("nan") if value is None else value
+            try:
+                result.setdefault(split, {})[name] = float("nan") if value is None else float(value)
+            except (TypeError, ValueError) as exc:
+                raise StoreError(
+                    f"store {self.db.path}: corrupt metrics record {run_id}/{experiment_id} ({split} {name}: {exc})"
+                ) from exc
         return result
