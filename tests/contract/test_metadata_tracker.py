@@ -345,6 +345,22 @@ def test_discard_experiment_removes_a_running_record(metadata_tracker: MetadataT
 
     assert metadata_tracker.get_experiment("run-1", "exp-1") is None
     assert list(metadata_tracker.iter_experiments("run-1")) == []
+    assert metadata_tracker.discard_experiment("run-1", "exp-1") is False
+
+
+def test_an_experiment_discarded_then_saved_again_is_stored(metadata_tracker: MetadataTracker) -> None:
+    # Given an attempt abandoned after its RUNNING record was written
+    metadata_tracker.put_experiment(make_experiment(status=ExperimentStatus.RUNNING))
+    metadata_tracker.discard_experiment("run-1", "exp-1")
+
+    # When a retry records the experiment again
+    done = succeeded("exp-1", "run-1", T0)
+    metadata_tracker.put_experiment(done)
+
+    # Then it is read back like any record, and found for reuse
+    assert metadata_tracker.get_experiment("run-1", "exp-1") == done
+    assert list(metadata_tracker.iter_experiments("run-1")) == [done]
+    assert metadata_tracker.find_succeeded("exp-1") == done
 
 
 @pytest.mark.parametrize("record", ["succeeded", "failed", "final"])

@@ -59,7 +59,9 @@ class MetadataTracker(ABC):
     * ``iter_experiments`` yields each of a run's records once, in no guaranteed order, reading in pages
       (bounded memory); callers that need grid order sort by ``index``.
     * ``discard_experiment`` removes a record only while it is RUNNING and not ``final`` (an attempt abandoned
-      because the store failed, so nothing is left RUNNING), and says whether it removed one.
+      because the store failed, so nothing is left RUNNING), and says whether it removed one. Afterwards reads
+      behave as if the record never existed (an adapter may keep a hidden tombstone) and ``put_experiment``
+      stores the experiment again.
     * A failure of the backend (I/O, database, AWS service) raises
       :class:`~hyperparameter_tuner.errors.StoreError`, raised ``from`` the backend's exception; so does a stored
       record that cannot be decoded (garbled JSON, a damaged database), with a message naming the store.

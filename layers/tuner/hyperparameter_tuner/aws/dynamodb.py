@@ -8,7 +8,8 @@ Every item has string keys ``PK`` and ``SK``; a sparse global secondary index ``
   such as ``config`` as JSON text, datetimes as ISO text, ``None`` fields absent); ``GSI1PK=RUNS``,
   ``GSI1SK=<created_at>#<run_id>``.
 * experiment: ``PK=RUN#<run_id>``, ``SK=EXP#<experiment_id>``; ``doc`` (the record as JSON), ``status``,
-  ``index`` (N), ``experiment_id``; ``GSI1PK=EXP#<experiment_id>``, ``GSI1SK=<status>#<finished_at or ''>``.
+  ``index`` (N), ``experiment_id``; ``GSI1PK=EXP#<experiment_id>``, ``GSI1SK=<status>#<finished_at or ''>``;
+  ``discarded`` (BOOL) on a RUNNING record abandoned because the store failed: reads skip it.
 * model version counter: ``PK=MV#<experiment_id>``, ``SK=MV``; ``n`` (N), incremented atomically.
 * metrics of one split: ``PK=RUN#<run_id>``, ``SK=MET#<experiment_id>#<split>``; ``metrics`` (JSON text
   ``{name: value}``), ``experiment_id``, ``split``.
@@ -47,6 +48,7 @@ GSI1 = "GSI1"
 _RUNS_PARTITION = "RUNS"
 _RUN_SK = "RUN"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_DISCARDED = "discarded"
 
 Item = dict[str, Any]  # a DynamoDB item in the low-level client's attribute-value format
 
@@ -172,6 +174,10 @@ def _field_adapter(name: str) -> TypeAdapter[Any]:
     return TypeAdapter(Run.model_fields[name].annotation or Any)
 
 
+def _is_discarded(item: Mapping[str, Any]) -> bool:
+    return bool(item.get(_DISCARDED, {}).get("BOOL", False))
+
+
 def _experiment_from_item(item: Mapping[str, Any], table_name: str) -> Experiment:
     try:
         return Experiment.model_validate_json(item["doc"]["S"])
@@ -227,6 +233,8 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
       ``GSI1PK=EXP#<experiment_id>``, ``GSI1SK=<status>#<finished_at>`` for ``find_succeeded``.
     * model version counter: ``PK=MV#<experiment_id>``, ``SK=MV``, ``n`` (atomic ``ADD``); versions read
       ``<experiment_id>.<n>`` and are unique per experiment id across runs.
+    * ``discard_experiment`` sets ``discarded = true`` on the RUNNING item (the deployment grants no
+      ``DeleteItem``); ``get_experiment`` and ``iter_experiments`` skip such items.
 
     Parameters
     ----------
@@ -403,7 +411,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 ConsistentRead=True,
             )
         item = response.get("Item")
-        return _experiment_from_item(item, self.table_name) if item else None
+        return _experiment_from_item(item, self.table_name) if item and not _is_discarded(item) else None
 
     def find_succeeded(self, experiment_id: str) -> Experiment | None:
         with self._errors(f"find a SUCCEEDED record of experiment {experiment_id!r}"):
@@ -426,26 +434,37 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
             page_size=self.page_size,
             KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
             ExpressionAttributeValues={":pk": _run_pk(run_id), ":prefix": _s("EXP#")},
-            ExpressionAttributeNames={"#doc": "doc"},
-            ProjectionExpression="#doc",
+            ExpressionAttributeNames={"#doc": "doc", "#discarded": _DISCARDED},
+            ProjectionExpression="#doc, #discarded",
             ConsistentRead=True,
         )
         for page in pages:
-            yield from (_experiment_from_item(item, self.table_name) for item in page)
+            yield from (_experiment_from_item(item, self.table_name) for item in page if not _is_discarded(item))
 
     def discard_experiment(self, run_id: str, experiment_id: str) -> bool:
+        """Hide a RUNNING, non-final record (``discarded = true``); reads then behave as if it did not exist.
+
+        A conditional ``UpdateItem``, not a ``DeleteItem``: no role of the deployment may delete table items. The
+        next ``put_experiment`` of the experiment (a retried batch, the reducer's record of a failed batch)
+        replaces the whole item, flag included.
+        """
         try:
             with self._errors(f"discard experiment {experiment_id!r} of run {run_id!r}"):
-                self.client.delete_item(
+                self.client.update_item(
                     TableName=self.table_name,
                     Key={"PK": _run_pk(run_id), "SK": _s(f"EXP#{experiment_id}")},
-                    ConditionExpression="#status = :running AND (attribute_not_exists(#final) OR #final = :false)",
-                    ExpressionAttributeNames={"#status": "status", "#final": "final"},
+                    UpdateExpression="SET #discarded = :true",
+                    ConditionExpression=(
+                        "#status = :running AND (attribute_not_exists(#final) OR #final = :false)"
+                        " AND (attribute_not_exists(#discarded) OR #discarded = :false)"
+                    ),
+                    ExpressionAttributeNames={"#status": "status", "#final": "final", "#discarded": _DISCARDED},
                     ExpressionAttributeValues={
-                        ":running": _s(ExperimentStatus.RUNNING.value), ":false": {"BOOL": False}
+                        ":running": _s(ExperimentStatus.RUNNING.value), ":false": {"BOOL": False},
+                        ":true": {"BOOL": True},
                     },
                 )
-        except _ConditionFailedError:  # absent, finished or final: kept
+        except _ConditionFailedError:  # absent, finished, final or already discarded: kept as it is
             return False
         return True
 
