@@ -7,6 +7,7 @@ every invocation in X-Ray, and each experiment's fit and score times are in its 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import joblib  # noqa: F401 - import the ML stack during the init phase, not in the first invocation
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hyperparameter_tuner.aws.settings import Settings
 from hyperparameter_tuner.aws.workflow import BatchItem, Services, train_batch
 
+SAFETY_MARGIN_SECONDS = 20.0
 logger = Logger()
 metrics = Metrics()
 services = Services.create(Settings.from_env(), metrics)
@@ -29,4 +31,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Train the batch named by the manifest item and return its counts."""
     item = BatchItem.model_validate(event)
     logger.append_keys(run_id=item.run_id, batch=item.batch)
-    return train_batch(item, services).model_dump(mode="json")
+    # Stop fitting in time to record what finished and return: a retry of the batch continues from there.
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS
+    return train_batch(item, services, deadline=deadline).model_dump(mode="json")

@@ -385,6 +385,7 @@ def test_failure_ratio_above_max_failure_ratio_fails_the_run_naming_the_ratio(en
     run, found = ENGINES[engine](tmp_path, split_bytes, config)
 
     assert run.status is RunStatus.FAILED
+    assert run.winner is None  # a FAILED run has no winner, on either engine
     assert run.reason is not None
     assert "1 of 20 experiments failed (5%), above max_failure_ratio 0%" in run.reason
     assert [e.status for e in found].count(ExperimentStatus.SUCCEEDED) == 19

@@ -24,7 +24,6 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from hyperparameter_tuner import BaseHyperparameterTuner
 from hyperparameter_tuner.aws.dynamodb import DynamoDBMetadataTracker
 from hyperparameter_tuner.emulator import Template, load_template
 from hyperparameter_tuner.records import Experiment, ExperimentStatus, Run, RunStatus
@@ -554,12 +553,10 @@ def test_reducer_picks_the_winner_closes_the_run_and_publishes_once(
     # When
     result = reducer.lambda_handler(event, lambda_context)
 
-    # Then: the spec's winner over the records
+    # Then: the best accuracy over the records, ties to the earlier grid index (computed here, not by the tuner)
     records = experiments(aws, run_id)
     assert len(records) == TOTAL
-    expected = BaseHyperparameterTuner._get_winning_experiment(
-        {e.experiment_id: e.metrics["accuracy"] for e in records}, reverse=True
-    )
+    expected = max(records, key=lambda e: (e.metrics["accuracy"], -e.index)).experiment_id
     assert result["status"] == "SUCCEEDED"
     assert result["winner"] == expected
     winner = next(e for e in records if e.experiment_id == expected)
@@ -620,3 +617,35 @@ def test_reducer_records_the_batches_the_state_machine_caught(
     assert all("States.Timeout" in (e.error or "") for e in records[3:])
     assert result["status"] == "SUCCEEDED"
     assert result["winner"] in {e.experiment_id for e in records[:3]}
+
+
+def test_reducer_of_a_run_failed_by_max_failure_ratio_names_no_winner_anywhere(
+    aws: SimpleNamespace, load_handler: LoadHandler, iris_upload: Callable[..., dict[str, Any]],
+    load_event: LoadEvent, completion_queue: str, lambda_context: Any,
+) -> None:
+    # Given: max_depth=-1 is refused by scikit-learn (1 of 3 fits fails) and no failure is tolerated
+    config = {**CONFIG, "training_params": {"DecisionTreeClassifier": {"max_depth": [2, 3, -1]}},
+              "max_failure_ratio": 0.0}
+    started = load_handler("fan_out").lambda_handler(iris_upload(config), lambda_context)
+    assert started["status"] == "STARTED", started
+    run_id = started["run_id"]
+    _train_manifest(aws, run_id, load_handler("trainer"), lambda_context)
+    records = experiments(aws, run_id)
+    assert [e.status for e in records] == [ExperimentStatus.SUCCEEDED] * 2 + [ExperimentStatus.FAILED]
+
+    # When
+    result = load_handler("reducer").lambda_handler({**load_event("reducer"), "run_id": run_id}, lambda_context)
+
+    # Then: the reply, the completion event and the DynamoDB run record carry no winner and no model
+    best = max(records[:2], key=lambda e: (e.metrics["accuracy"], -e.index))
+    assert result["status"] == "FAILED"
+    assert (result["winner"], result["model_uri"], result["value"]) == (None, None, None)
+    assert result["reason"].startswith("1 of 3 experiments failed (33%), above max_failure_ratio 0%")
+    assert f"best candidate {best.experiment_id} " in result["reason"]
+    (published,) = received(completion_queue)
+    assert published["detail-type"] == "Tuning Run Completed"
+    assert published["detail"] == result
+    item = run_item(aws, run_id)
+    assert item["status"] == {"S": "FAILED"}
+    assert "winner" not in item
+    assert aws.metadata.get_run(run_id).winner is None

@@ -53,18 +53,18 @@ def test_a_validation_only_experiment_is_not_reused_by_a_run_that_wants_test_sco
 def test_an_interrupted_run_is_closed_as_failed_and_keeps_what_finished(
     tmp_path: Path, iris_npz: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a run whose second experiment is interrupted (Ctrl-C)
+    # Given a run interrupted (Ctrl-C) while the second experiment is being recorded
     tuner = LocalTuner({"Ridge": {"alpha": [0.1, 1.0, 10.0]}}, ["r2"], "r2", store=tmp_path / "s", jobs=1)
-    real = tuner.run_one
+    real = tuner.record_outcome
     calls = []
 
-    def run_one(*args: object, **kwargs: object) -> object:
+    def record_outcome(*args: object, **kwargs: object) -> object:
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(tuner, "run_one", run_one)
+    monkeypatch.setattr(tuner, "record_outcome", record_outcome)
 
     # When
     with pytest.raises(KeyboardInterrupt):

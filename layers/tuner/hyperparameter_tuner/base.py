@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._threads import pinned_threads
+from ._workers import FitOutcome
 from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from .data import SplitData, load_split
 from .errors import ConfigError, StoreError, TunerError
@@ -178,6 +179,19 @@ class BaseHyperparameterTuner(ABC):
         """
         trainer_config = dict(trainer_config or {})
         started = utcnow()
+        estimator, trained = self._train(data, algo, params, trainer_config)
+        for split, values in trained["scores"].items():
+            self.metrics_tracker.log_metrics(model_version.run_id, model_version.experiment_id, split, values)
+        experiment = Experiment(
+            run_id=model_version.run_id, experiment_id=model_version.experiment_id, index=kwargs.get("index", -1),
+            algo=algo, params=params, trainer_config=trainer_config, data_fingerprint=data.fingerprint,
+            model_version=model_version.version, eval_split=data.eval_split, started_at=started, **trained,
+        )
+        return estimator, self.metadata_tracker.put_experiment(experiment)
+
+    def _train(self, data: SplitData, algo: str, params: dict[str, Any],
+               trainer_config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Build, fit and score one estimator; return it and its ``scores``, times and warnings."""
         estimator = get_trainer_class(algo)(**trainer_config, **params)
         # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
         # One thread budget on every path (serial, pool, Lambda, emulator): scores never depend on where they ran.
@@ -192,15 +206,47 @@ class BaseHyperparameterTuner(ABC):
                 scores[split] = score_estimator(estimator, X, y, self.config.metrics)
             score_time = time.perf_counter() - tick
         messages = list(dict.fromkeys(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught))[:5]
-        for split, values in scores.items():
-            self.metrics_tracker.log_metrics(model_version.run_id, model_version.experiment_id, split, values)
-        experiment = Experiment(
-            run_id=model_version.run_id, experiment_id=model_version.experiment_id, index=kwargs.get("index", -1),
-            algo=algo, params=params, trainer_config=trainer_config, data_fingerprint=data.fingerprint,
-            model_version=model_version.version, scores=scores, eval_split=data.eval_split, fit_time=fit_time,
-            score_time=score_time, warnings=messages, started_at=started,
+        return estimator, {"scores": scores, "fit_time": fit_time, "score_time": score_time, "warnings": messages}
+
+    def fit_candidate(self, data: SplitData, spec: ExperimentSpec) -> FitOutcome:
+        """Fit, score and pickle one experiment without writing anything; a failure is an ``"error"`` outcome.
+
+        This is what a worker process runs: the store is written by :meth:`record_outcome`, in the parent.
+        """
+        started = utcnow()
+        try:
+            estimator, trained = self._train(data, spec.algo, spec.params, spec.trainer_config)
+            # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the
+            # time; joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
+            payload = pickle.dumps(estimator, protocol=5)
+        except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
+            error = _one_line(exc) + ("" if isinstance(exc, TunerError) else _origin(exc))
+            return FitOutcome("error", started, error_type=type(exc).__name__, error=error)
+        return FitOutcome("ok", started, model=payload, **trained)
+
+    def record_outcome(self, spec: ExperimentSpec, run_id: str, outcome: FitOutcome, eval_split: str) -> Experiment:
+        """Save and record what :meth:`fit_candidate` produced: the model, its metrics and the experiment.
+
+        A failed outcome becomes a FAILED record. Errors of the store itself (:class:`StoreError`) propagate:
+        they are not the experiment's failure.
+        """
+        if outcome.kind == "budget":
+            raise TunerError(f"experiment {spec.experiment_id} was stopped by the caller's time budget")
+        model_version = self.metadata_tracker.create_model_version(run_id, spec.experiment_id)
+        if not outcome.ok or outcome.model is None:
+            return self.metadata_tracker.put_experiment(Experiment.from_spec(
+                spec, run_id, status=ExperimentStatus.FAILED, model_version=model_version.version,
+                eval_split=eval_split, error_type=outcome.error_type, error=outcome.error,
+                warnings=outcome.warnings, started_at=outcome.started_at, finished_at=utcnow(),
+            ))
+        for split, values in outcome.scores.items():
+            self.metrics_tracker.log_metrics(run_id, spec.experiment_id, split, values)
+        experiment = Experiment.from_spec(
+            spec, run_id, model_version=model_version.version, scores=outcome.scores, eval_split=eval_split,
+            fit_time=outcome.fit_time, score_time=outcome.score_time, warnings=outcome.warnings,
+            started_at=outcome.started_at,
         )
-        return estimator, self.metadata_tracker.put_experiment(experiment)
+        return self._store_model(outcome.model, experiment)
 
     def save_model(self, model: Any, experiment: Experiment, params: dict[str, Any], algo: str,
                    *args: Any, **kwargs: Any) -> Experiment:
@@ -222,10 +268,11 @@ class BaseHyperparameterTuner(ABC):
         Experiment
             The SUCCEEDED record with its artifact reference (URI, version id, SHA-256).
         """
-        # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the time;
-        # joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
-        payload = pickle.dumps(model, protocol=5)
-        key = f"models/{algo}/{experiment.experiment_id}.joblib"
+        return self._store_model(pickle.dumps(model, protocol=5), experiment)
+
+    def _store_model(self, payload: bytes, experiment: Experiment) -> Experiment:
+        """Save a pickled model and record its experiment SUCCEEDED with the artifact reference."""
+        key = f"models/{experiment.algo}/{experiment.experiment_id}.joblib"
         artifact = self.resource_version_control.save(key, payload)
         done = experiment.model_copy(
             update={"artifact": artifact, "status": ExperimentStatus.SUCCEEDED, "finished_at": utcnow()}
@@ -360,40 +407,44 @@ class BaseHyperparameterTuner(ABC):
         return self.metadata_tracker.put_experiment(copy)
 
     def run_one(self, data: SplitData, spec: ExperimentSpec, run_id: str) -> Experiment:
-        """Build and save one experiment; a failing fit becomes a FAILED record instead of an exception.
+        """Fit and record one experiment in this process (no time limit); a failing fit is a FAILED record.
 
         A failure of the store (saving the model or writing a record: disk full, S3, DynamoDB, SQLite) is not the
-        experiment's: it is raised as :class:`~hyperparameter_tuner.errors.StoreError`, after the experiment's
-        RUNNING record is removed (best effort), so the caller fails (a trainer batch is retried or caught by the
-        state machine; a local run ends FAILED) and no experiment is marked FAILED or left RUNNING for it.
+        experiment's: it is raised as :class:`~hyperparameter_tuner.errors.StoreError`, after any RUNNING record of
+        the experiment in this run is removed (best effort), so the caller fails (a trainer batch is retried or
+        caught by the state machine; a local run ends FAILED) and no experiment is marked FAILED or left RUNNING
+        for it.
 
         Raises
         ------
         StoreError
             When the store failed.
         """
-        model_version = self.metadata_tracker.create_model_version(run_id, spec.experiment_id)
         try:
-            model, experiment = self.build_model(
-                data, model_version, spec.algo, spec.params, spec.trainer_config, index=spec.index
-            )
-            return self.save_model(model, experiment, spec.params, spec.algo)
+            return self.record_outcome(spec, run_id, self.fit_candidate(data, spec), data.eval_split)
         except StoreError:
             with contextlib.suppress(StoreError):  # the store may be down altogether: the first error matters
                 self.metadata_tracker.discard_experiment(run_id, spec.experiment_id)
             raise
-        except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
-            failed = Experiment.from_spec(
-                spec, run_id, status=ExperimentStatus.FAILED, model_version=model_version.version,
-                eval_split=data.eval_split, error_type=type(exc).__name__, error=_one_line(exc),
-                finished_at=utcnow(),
-            )
-            if not isinstance(exc, TunerError):
-                failed = failed.model_copy(update={"error": _one_line(exc) + _origin(exc)})
-            return self.metadata_tracker.put_experiment(failed)
 
     def finish_run(self, run_id: str) -> Run:
-        """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED)."""
+        """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED).
+
+        Only a SUCCEEDED run has a winner. A run is FAILED when no experiment has a value for the performance
+        metric, or when the share of failed experiments is above ``max_failure_ratio``; it is then recorded with
+        ``winner=None``, and when some experiment did score, its reason names that best candidate for diagnosis
+        (``"...; best candidate <experiment_id> (<perf_metric>=<value>)"``).
+
+        Parameters
+        ----------
+        run_id : str
+            The run to close.
+
+        Returns
+        -------
+        Run
+            The closed run record, as stored.
+        """
         run = self.metadata_tracker.get_run(run_id)
         reverse = run.direction == "maximize"
         best: tuple[int, str, float] | None = None  # (index, id, value): O(1) memory however large the run
@@ -417,17 +468,21 @@ class BaseHyperparameterTuner(ABC):
             best = first if chosen == first[1] else second
         failed += max(run.total - total, 0)  # experiments that never got a record (a lost batch)
         ratio = failed / run.total if run.total else 1.0
-        winner = best[1] if best is not None else None
-        reason: str | None = None if best is not None else "no experiment has a value for the performance metric"
-        if winner is None:
-            reason = f"all {run.total} experiments failed" if failed >= run.total else reason
+        winner: str | None = None
+        reason: str | None = None
+        if best is None:
             status = RunStatus.FAILED
+            reason = (f"all {run.total} experiments failed" if failed >= run.total
+                      else "no experiment has a value for the performance metric")
         elif ratio > self.config.max_failure_ratio:
+            # A FAILED run has no winner anywhere (API, CLI, reducer event, run record); the best candidate is
+            # named in the reason only, so a user can see what the run would have picked.
             status = RunStatus.FAILED
             reason = (f"{failed} of {run.total} experiments failed ({ratio:.0%}), above max_failure_ratio "
-                      f"{self.config.max_failure_ratio:.0%}")
+                      f"{self.config.max_failure_ratio:.0%}; best candidate {best[1]} "
+                      f"({run.perf_metric}={best[2]:.6g})")
         else:
-            status = RunStatus.SUCCEEDED
+            status, winner = RunStatus.SUCCEEDED, best[1]
         return self.metadata_tracker.update_run(
             run_id, status=status, winner=winner, reason=reason, finished_at=utcnow()
         )

@@ -160,5 +160,7 @@ class Run(BaseModel):
     reason: str | None = None
     input_error: bool = False
     execution_arn: str | None = None
+    owner: str | None = None
+    """``host:pid:start`` of the local process running it: a RUNNING run whose owner died is stale."""
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

@@ -13,14 +13,16 @@ import math
 import shutil
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
+from .._workers import WorkerPool, can_fork
 from ..config import TuningConfig, load_config_text, parse_config
 from ..data import SplitData, load_split
-from ..errors import ConfigError, DataError, NotFoundError
+from ..errors import ConfigError, DataError, NotFoundError, TunerError
 from ..records import Experiment, ExperimentStatus, Run, RunStatus, content_id, utcnow
 from .events import CONFIG_NAMES, DATASETS_PREFIX, RunRequest, dataset_of
 from .s3data import fetch_split, latest_split, read_text
@@ -43,6 +45,7 @@ __all__ = [
     "FanOutResult",
     "ReduceResult",
     "Services",
+    "TimeBudgetError",
     "fan_out",
     "iter_batch_failures",
     "reject_event",
@@ -54,6 +57,10 @@ __all__ = [
 MAX_BATCH = 100
 COMPLETION_SOURCE = "hyperparameter-tuner"
 COMPLETION_DETAIL_TYPE = "Tuning Run Completed"
+
+
+class TimeBudgetError(TunerError):
+    """A trainer invocation ran out of time before its batch was done (not an experiment's failure)."""
 
 
 class Services:
@@ -358,15 +365,22 @@ class BatchResult(BaseModel):
     """Experiments not looked at because the run had already closed (a late retry)."""
 
 
-def train_batch(item: BatchItem, services: Services) -> BatchResult:
+def train_batch(item: BatchItem, services: Services, deadline: float | None = None) -> BatchResult:
     """Run experiments ``[start, stop)`` of a run: build and save each model, write each record.
 
-    Experiments already SUCCEEDED in this run (a retried invocation) or in an earlier run on the same data whose
-    model version is still in the bucket intact are not trained again. A failing fit is a FAILED record, not an
-    error. A failure of the store (S3 or DynamoDB: :class:`~hyperparameter_tuner.errors.StoreError`) is not the
-    experiment's: no record is left for it, and it fails the whole batch, which the state machine retries
-    (``StoreError`` in the task's ``Retry``) and, if it persists, records with its ``Catch``; so does any other
-    error here (data unreadable).
+    Experiments already finished in this run (a retried invocation) or SUCCEEDED in an earlier run on the same
+    data, whose model version is still in the bucket intact, are not trained again. Fits run in a forked worker,
+    stopped after ``experiment_timeout`` (a FAILED record, "timed out after N s"). A failing fit is a FAILED
+    record, not an error. A failure of the store (S3 or DynamoDB: :class:`~hyperparameter_tuner.errors.StoreError`)
+    is not the experiment's: no record is left for it, and it fails the whole batch, which the state machine
+    retries (``StoreError`` in the task's ``Retry``) and, if it persists, records with its ``Catch``; so does any
+    other error here (data unreadable).
+
+    Parameters
+    ----------
+    deadline : float, optional
+        ``time.monotonic()`` instant by which the invocation must return (the Lambda's remaining time minus a
+        margin). Work left when it comes raises :class:`TimeBudgetError`: a retry continues where this stopped.
 
     Raises
     ------
@@ -384,22 +398,43 @@ def train_batch(item: BatchItem, services: Services) -> BatchResult:
     tuner = services.tuner(config)
     tuner.warm_up()
     data = services.load_data(run, config.target)
+    pending = []
     for spec in tuner.iter_specs(run.data_fingerprint, item.start, item.stop):
         current = metadata.get_experiment(run.run_id, spec.experiment_id)
-        if current is not None and current.status is ExperimentStatus.SUCCEEDED:
+        if current is not None and current.status is not ExperimentStatus.RUNNING:
+            # Finished by an earlier attempt of this batch: a fit's failure is deterministic, never retried.
+            result.reused += current.status is ExperimentStatus.SUCCEEDED
+            result.failed += current.status is ExperimentStatus.FAILED
+        elif tuner.reuse(spec, run.run_id) is not None:
             result.reused += 1
-            continue
-        if tuner.reuse(spec, run.run_id) is not None:
-            result.reused += 1
-            continue
-        experiment = tuner.run_one(data, spec, run.run_id)
+        else:
+            pending.append(spec)
+
+    def record(experiment: Experiment) -> None:
         if experiment.status is ExperimentStatus.SUCCEEDED:
             result.succeeded += 1
         else:
             result.failed += 1
-    _count(services, "ExperimentsSucceeded", result.succeeded)
-    _count(services, "ExperimentsFailed", result.failed)
-    _count(services, "ExperimentsReused", result.reused)
+
+    try:
+        if not can_fork():
+            for spec in pending:
+                record(tuner.run_one(data, spec, run.run_id))
+        else:
+            with WorkerPool(partial(tuner.fit_candidate, data), 1, config.experiment_timeout,
+                            deadline=deadline) as pool:
+                for spec, outcome in pool.map(pending):
+                    if outcome.kind == "budget":
+                        raise TimeBudgetError(f"batch {item.batch}: the invocation's time ran out during "
+                                              f"experiment {spec.experiment_id}; a retry continues from there")
+                    record(tuner.record_outcome(spec, run.run_id, outcome, data.eval_split))
+                if pool.unstarted:
+                    raise TimeBudgetError(f"batch {item.batch}: the invocation's time ran out with "
+                                          f"{len(pool.unstarted)} experiments left; a retry continues from there")
+    finally:
+        _count(services, "ExperimentsSucceeded", result.succeeded)
+        _count(services, "ExperimentsFailed", result.failed)
+        _count(services, "ExperimentsReused", result.reused)
     return result
 
 
@@ -407,7 +442,11 @@ def train_batch(item: BatchItem, services: Services) -> BatchResult:
 
 
 class ReduceResult(BaseModel):
-    """The closed run's summary."""
+    """The closed run's summary (the reducer's reply and the ``Tuning Run Completed`` event's detail).
+
+    ``winner``, ``value`` and ``model_uri`` are ``None`` unless the run SUCCEEDED: a FAILED run has no winner
+    (its ``reason`` says why, and names the best candidate when one scored).
+    """
 
     run_id: str
     status: str
@@ -476,20 +515,24 @@ def reduce_run(run_id: str, services: Services) -> ReduceResult:
 
 
 def _summary(run: Run, metadata: Any) -> ReduceResult:
-    value = model_uri = None
-    if run.winner is not None:
+    value = model_uri = winner_id = None
+    if run.status is RunStatus.SUCCEEDED and run.winner is not None:
+        winner_id = run.winner
         winner = metadata.get_experiment(run.run_id, run.winner)
         if winner is not None:
             value = winner.metrics.get(run.perf_metric)
             model_uri = winner.artifact.uri if winner.artifact else None
-    return ReduceResult(run_id=run.run_id, status=run.status.value, winner=run.winner, perf_metric=run.perf_metric,
+    if value is not None and not math.isfinite(value):
+        value = None  # the event is strict JSON: no NaN
+    return ReduceResult(run_id=run.run_id, status=run.status.value, winner=winner_id, perf_metric=run.perf_metric,
                         value=value, model_uri=model_uri, reason=run.reason)
 
 
 def _publish(services: Services, run: Run, metadata: Any) -> None:
     detail = _summary(run, metadata).model_dump(mode="json")
     services.events.put_events(Entries=[{
-        "Source": COMPLETION_SOURCE, "DetailType": COMPLETION_DETAIL_TYPE, "Detail": json.dumps(detail),
+        "Source": COMPLETION_SOURCE, "DetailType": COMPLETION_DETAIL_TYPE,
+        "Detail": json.dumps(detail, allow_nan=False),
         "EventBusName": services.settings.event_bus_name,
     }])
 

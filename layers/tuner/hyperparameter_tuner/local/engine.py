@@ -7,26 +7,31 @@ its own database connection and writes its experiments itself, exactly as a trai
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
 import os
+import signal
+import socket
+import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .._workers import WorkerPool, can_fork
 from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from ..data import SplitData
-from ..errors import ConfigError, TunerError
+from ..errors import ConfigError, StoreError, TunerError
 from ..grid import ParamSpec
+from ..ports import MetadataTracker
 from ..records import Experiment, ExperimentSpec, RunStatus, utcnow
 from ..results import RunResult
 from .files import FolderVersionControl
 from .sqlite import SQLiteDatabase, SQLiteMetadataTracker, SQLiteMetricsTracker
 
-__all__ = ["DEFAULT_STORE", "LocalTuner", "RunFailedError", "open_store"]
+__all__ = ["DEFAULT_STORE", "Interrupted", "LocalTuner", "RunFailedError", "close_stale_runs", "open_store"]
 
 DEFAULT_STORE = ".hpt"
 
@@ -61,37 +66,15 @@ def open_store(path: str | Path = DEFAULT_STORE) -> tuple[SQLiteMetadataTracker,
         except OSError as exc:
             raise ConfigError(f"store {root}: cannot create the directory ({exc.strerror})") from None
     db = SQLiteDatabase(root / "tuner.db")
-    return SQLiteMetadataTracker(db, artifact_root=root), FolderVersionControl(root), SQLiteMetricsTracker(db)
+    metadata = SQLiteMetadataTracker(db, artifact_root=root)
+    with contextlib.suppress(StoreError):  # a read-only store can still be read
+        close_stale_runs(metadata)
+    return metadata, FolderVersionControl(root), SQLiteMetricsTracker(db)
 
 
 def new_run_id() -> str:
     """A sortable, unique local run id: UTC time plus random hex."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
-
-
-# Set in the parent right before the pool forks; workers read it instead of unpickling data per task.
-_WORKER: tuple[LocalTuner, SplitData, str] | None = None
-
-
-def _run_chunk(specs: Sequence[ExperimentSpec]) -> list[Experiment]:
-    assert _WORKER is not None, "worker state is set before the pool forks"
-    tuner, data, run_id = _WORKER
-    return [tuner.run_one(data, spec, run_id) for spec in specs]
-
-
-def _guided_chunks(specs: Sequence[ExperimentSpec], jobs: int, largest: int = 8) -> list[Sequence[ExperimentSpec]]:
-    """Split ``specs`` into chunks that shrink towards the end (guided scheduling).
-
-    Large chunks first cut the per-task IPC; chunks of one at the end keep every worker busy until the grid is
-    done, whatever the cost of the last experiments.
-    """
-    chunks: list[Sequence[ExperimentSpec]] = []
-    start = 0
-    while start < len(specs):
-        size = max(1, min(largest, (len(specs) - start) // (4 * jobs)))
-        chunks.append(specs[start : start + size])
-        start += size
-    return chunks
 
 
 class LocalTuner(BaseHyperparameterTuner):
@@ -185,7 +168,7 @@ class LocalTuner(BaseHyperparameterTuner):
         """
         split = self.load_data(data)
         run_id = run_id or new_run_id()
-        run = self.new_run(run_id, split.source, split.fingerprint, status=RunStatus.RUNNING)
+        run = self.new_run(run_id, split.source, split.fingerprint, status=RunStatus.RUNNING, owner=process_owner())
         self.metadata_tracker.create_run(run)
         pending: list[ExperimentSpec] = []
         reused: list[Experiment] = []
@@ -202,9 +185,11 @@ class LocalTuner(BaseHyperparameterTuner):
             if progress is not None:
                 progress(experiment)
         try:
-            self._execute(split, pending, run_id, progress)
-        except BaseException as exc:  # Ctrl-C or a crash: never leave the run RUNNING; finished records stay
-            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+            with _stop_on_signals():
+                self._execute(split, pending, run_id, progress)
+        except BaseException as exc:  # Ctrl-C, SIGTERM or a crash: never leave the run RUNNING; finished stay
+            reason = (str(exc) if isinstance(exc, Interrupted) else "interrupted"
+                      if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}")
             self.metadata_tracker.update_run(run_id, status=RunStatus.FAILED, reason=reason, finished_at=utcnow())
             raise
         final = self.finish_run(run_id)
@@ -213,31 +198,101 @@ class LocalTuner(BaseHyperparameterTuner):
 
     def _execute(self, data: SplitData, specs: list[ExperimentSpec], run_id: str,
                  progress: ProgressCallback | None) -> None:
-        def report(experiments: list[Experiment]) -> None:
-            for experiment in experiments:
-                if progress is not None:
-                    progress(experiment)
+        def report(experiment: Experiment) -> None:
+            if progress is not None:
+                progress(experiment)
 
-        jobs = min(self.jobs, len(specs))
-        if jobs > 1 and "fork" not in multiprocessing.get_all_start_methods():
-            # Workers inherit the data and registered trainers by forking; without fork (Windows), run here.
-            warnings.warn("this platform cannot fork: running experiments in one process", stacklevel=2)
-            jobs = 1
-        if jobs <= 1:
-            for spec in specs:
-                report([self.run_one(data, spec, run_id)])
+        if not specs:
             return
-        self.warm_up()
-        global _WORKER
-        _WORKER = (self, data, run_id)
-        chunks = _guided_chunks(specs, jobs)
+        if not can_fork():
+            # Workers inherit the data and registered trainers by forking; without fork (Windows), run here.
+            warnings.warn("this platform cannot fork: running experiments in this process, without "
+                          "experiment_timeout", stacklevel=2)
+            for spec in specs:
+                report(self.run_one(data, spec, run_id))
+            return
+        self.warm_up()  # import once, before forking: workers start warm
+        log_dir = self.store / "logs" / run_id
+        log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                pending: set[Future[list[Experiment]]] = {pool.submit(_run_chunk, chunk) for chunk in chunks}
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        report(future.result())
+            with WorkerPool(partial(self.fit_candidate, data), min(self.jobs, len(specs)),
+                            self.config.experiment_timeout, log_dir=log_dir) as pool:
+                for spec, outcome in pool.map(specs):
+                    report(self.record_outcome(spec, run_id, outcome, data.eval_split))
         finally:
-            _WORKER = None
+            with contextlib.suppress(OSError):
+                log_dir.rmdir()  # only when no experiment printed anything
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT or SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.signal_name}")
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM (and SIGINT) into :class:`Interrupted` while a run trains, so it unwinds the same way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are delivered to the main thread only
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def process_owner() -> str:
+    """This process's identity, ``host:pid:start``, recorded on the runs it owns (see :func:`close_stale_runs`)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
+
+
+def _process_start(pid: int) -> str:
+    """When ``pid`` started (boot id + clock ticks since boot on Linux): a recycled pid has another value."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "?"
+    return f"{boot}/{stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """Whether the process named by ``owner`` still runs; ``None`` when it lives on another host."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, as another user
+    return started in ("?", _process_start(pid))
+
+
+def close_stale_runs(metadata: MetadataTracker) -> list[str]:
+    """Close as FAILED (interrupted) the RUNNING runs whose owning process on this host has died.
+
+    A run killed with ``kill -9`` (or by a power cut) never closed itself; the next command that opens the store
+    does it. Finished experiments stay SUCCEEDED and reusable. Returns the ids of the runs closed.
+    """
+    closed = []
+    for run in metadata.list_runs(limit=1000):
+        if run.status is not RunStatus.RUNNING or run.owner is None or _owner_alive(run.owner) is not False:
+            continue
+        metadata.update_run(run.run_id, status=RunStatus.FAILED, finished_at=utcnow(),
+                            reason=f"interrupted: the process that ran it ({run.owner.split(':')[1]}) died")
+        closed.append(run.run_id)
+    return closed
