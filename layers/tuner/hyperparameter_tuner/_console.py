@@ -143,7 +143,7 @@ def print_summary(console: Console, result: RunResult) -> None:
 
 
 def print_plan(console: Console, plan: Plan) -> None:
-    """The plan as two small tables: the estimate and the limit checks."""
+    """The plan as a small table (the estimate), the limit checks, and every figure it assumed instead of measuring."""
     table = Table(title="plan", show_header=False)
     table.add_column("what")
     table.add_column("estimate")
@@ -152,9 +152,10 @@ def print_plan(console: Console, plan: Plan) -> None:
         ("experiments", f"{plan.experiments:,}"),
         ("batches (trainer invocations)", f"{plan.batches:,} of up to {plan.batch_size} experiments"),
         ("invocations per experiment", f"{plan.invocations_per_experiment:.3f}"),
-        ("state transitions", f"{plan.state_transitions:,} ({plan.transitions_per_experiment:.3f} per experiment)"),
+        ("state transitions", f"{plan.state_transitions:,} ({plan.transitions_per_experiment:.3f} per experiment; "
+                              "counts measured on an emulated run)"),
         ("max concurrency", str(plan.max_concurrency)),
-        ("fit + score per experiment", f"{per_trainer} ({plan.fit_source})"),
+        ("fit + score per experiment", f"{per_trainer} (measured: {plan.fit_source})"),
         ("trainer memory", f"{plan.trainer_memory_mb} MB"),
         ("Lambda GB-seconds", _fmt(plan.lambda_gb_seconds)),
         ("longest batch", "-" if plan.longest_batch_seconds is None else f"{plan.longest_batch_seconds:.1f} s"),
@@ -169,3 +170,8 @@ def print_plan(console: Console, plan: Plan) -> None:
     for check in plan.checks:
         mark = {True: "[green]ok[/green]", False: "[red]FAIL[/red]", None: "[yellow]?[/yellow]"}[check.ok]
         console.print(f"{mark} {check.name}: {check.detail}")
+    if plan.assumptions:
+        console.print("assumed, not measured:")
+        for assumption in plan.assumptions:
+            console.print(f"  [yellow]assumption[/yellow] {assumption.name}: {assumption.value} ({assumption.detail})",
+                          markup=True, highlight=False)

@@ -1,7 +1,8 @@
 """The ``hpt`` command.
 
 Exit status: 0 when a winner was chosen (or the command succeeded), 1 when the run failed, 2 for bad input
-(config, data, arguments) with one line ``error: ...`` on stderr and nothing written.
+(config, data, arguments) with one line ``error: ...`` on stderr and nothing written, 3 when ``hpt submit --wait
+--timeout`` gave up while the run is still going on.
 
 With ``--json``, stdout carries exactly one strict JSON document (no ``NaN``/``Infinity``): while the command
 works, file descriptor 1 and ``sys.stdout`` point at stderr, so whatever an estimator, a library or a child
@@ -26,7 +27,7 @@ from .errors import ConfigError, DataError, NotFoundError, TunerError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING = 0, 1, 2, 3
 
 
 class UsageError(TunerError):
@@ -45,6 +46,23 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r} (seconds)") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
     return value
 
 
@@ -263,8 +281,11 @@ def _stack_tuner_metadata(stack: str, region: str | None) -> Any:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
+    from .aws.tuner import WaitTimeoutError
     from .data import load_split
 
+    if args.timeout is not None and not args.wait:
+        raise UsageError("--timeout needs --wait")
     config = load_config(args.config)
     check_grid_size(config, args.max_experiments)
     load_split(args.data, config.target)  # fail fast on bad data, before anything is uploaded
@@ -272,20 +293,30 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     started = tuner.submit(args.data)
     if started.get("status") in ("FAILED", "REJECTED"):
         raise UsageError(str(started.get("reason")))
+    follow = f"hpt status {started['run_id']} --stack {args.stack}"
     if not args.wait:
         if args.json:
             _print_json(started)
         else:
             print(f"run {started['run_id']} {started['status'].lower()}: {started.get('total')} experiments "
-                  f"(hpt status {started['run_id']} --stack {args.stack})")
+                  f"({follow})")
         return EXIT_OK
 
+    last: dict[str, Any] = {}
+
     def progress(counts: dict[str, Any]) -> None:
+        last.update(counts)
         if not args.json:
             print(f"{counts['status']}: {counts['succeeded']} succeeded / {counts['failed']} failed / "
                   f"{counts['running']} running / {counts['pending']} pending", file=sys.stderr)
 
-    result = tuner.wait(started["run_id"], poll_seconds=args.poll, progress=progress)
+    try:
+        result = tuner.wait(started["run_id"], poll_seconds=args.poll, timeout=args.timeout, progress=progress)
+    except WaitTimeoutError as exc:
+        if args.json:
+            _print_json(last)
+        print(f"{exc} and goes on (not failed); follow it with: {follow}", file=sys.stderr)
+        return EXIT_STILL_RUNNING
     return _report(result, args)
 
 
@@ -384,7 +415,10 @@ def _build_parser() -> _Parser:
     submit.add_argument("--stack", required=True, help="CloudFormation stack name of the deployment")
     submit.add_argument("--region", help="AWS region of the stack")
     submit.add_argument("--wait", action="store_true", help="wait for the run and print its leaderboard")
-    submit.add_argument("--poll", type=float, default=10.0, help="seconds between status polls (default: 10)")
+    submit.add_argument("--poll", type=_positive_seconds, default=10.0,
+                        help="seconds between status polls (default: 10)")
+    submit.add_argument("--timeout", type=_seconds, default=None,
+                        help="with --wait: stop waiting after this many seconds, exit 3 (default: no limit)")
     submit.add_argument("--max-experiments", type=_positive_int, default=DEFAULT_MAX_EXPERIMENTS,
                         help=f"refuse grids larger than this (default: {DEFAULT_MAX_EXPERIMENTS})")
     submit.add_argument("--json", action="store_true", help="print JSON")

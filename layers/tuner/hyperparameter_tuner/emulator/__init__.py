@@ -25,7 +25,7 @@ from ._engine import (
     lambda_service_error,
     throttle,
 )
-from ._events import matches_pattern, s3_object_created_event
+from ._events import execution_status_change_event, matches_pattern, s3_object_created_event, scheduled_event
 from ._runtime import FunctionSpec, LambdaContext
 from ._template import EmulatorError, Template, load_template, loads_template
 
@@ -39,10 +39,12 @@ __all__ = [
     "Invocation",
     "LambdaContext",
     "Template",
+    "execution_status_change_event",
     "lambda_service_error",
     "load_template",
     "loads_template",
     "matches_pattern",
     "s3_object_created_event",
+    "scheduled_event",
     "throttle",
 ]

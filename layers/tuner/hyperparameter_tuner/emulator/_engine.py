@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
 from typing import Any, TextIO
 
-from ._events import matches_pattern, s3_object_created_event
+from ._events import execution_status_change_event, matches_pattern, s3_object_created_event, scheduled_event
 from ._runtime import FunctionSpec, HandlerLoader, LambdaContext, RoutedStream, ScopedEnviron, error_payload
 from ._template import EmulatorError, Resolver, Template, load_template, to_environment_value
 
@@ -63,6 +63,7 @@ _TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
 _BUCKET_TYPES = ("AWS::S3::Bucket",)
 _EVENT_BUS_TYPES = ("AWS::Events::EventBus",)
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z0-9_:.]+\}")
+_SCHEDULE_EXPRESSION = re.compile(r"^(rate|cron)\(.+\)$")
 
 FaultHook = Callable[[str, Any], None]
 """Called as ``hook(function_logical_id, event)`` before each invocation; raising injects a fault.
@@ -567,6 +568,83 @@ class Emulator:
             account_id=self.account_id,
         )
         return self.deliver_event(event)
+
+    def deliver_execution_status_change(self, execution_arn: str) -> dict[str, Any]:
+        """Deliver the "Execution Status Change" event of an execution as it is now, as Step Functions does.
+
+        Parameters
+        ----------
+        execution_arn : str
+            The execution.
+
+        Returns
+        -------
+        dict
+            Results of the functions whose rules match (see :meth:`deliver_event`).
+        """
+        reply = dict(self.sfn.describe_execution(executionArn=execution_arn))
+        reply.pop("ResponseMetadata", None)
+        event = execution_status_change_event(reply, region=self.region, account_id=self.account_id)
+        return self.deliver_event(event)
+
+    def fire_schedule(self, name: str | None = None) -> dict[str, Any]:
+        """Fire a scheduled rule once, as EventBridge does at a tick: deliver the rule's ``Input`` to its function.
+
+        The rule is a function's ``Schedule`` event source in the template. EventBridge sends the target the rule's
+        ``Input`` exactly (parsed JSON), or, without ``Input``, the "Scheduled Event" (see
+        :func:`~hyperparameter_tuner.emulator.scheduled_event`). It never fires a disabled rule.
+
+        Parameters
+        ----------
+        name : str or None, default None
+            The event source's key under the function's ``Events`` (e.g. ``"Schedule"``) or the rule's ``Name``;
+            the template's only schedule when omitted.
+
+        Returns
+        -------
+        dict
+            The function's logical id mapped to its result.
+
+        Raises
+        ------
+        EmulatorError
+            If there is no such schedule (or several, with no ``name``), the rule is disabled, or its schedule
+            expression is neither ``rate(...)`` nor ``cron(...)``.
+        FunctionInvocationError
+            If the handler raised.
+        """
+        resolver = self._require_resolver()
+        found: list[tuple[str, str, dict[str, Any]]] = []
+        for logical_id in self.functions:
+            events = self.template.properties(logical_id).get("Events") or {}
+            for event_name, source in events.items():
+                if source.get("Type") != "Schedule":
+                    continue
+                props = resolver.resolve(source.get("Properties") or {})
+                if name in (None, event_name, props.get("Name")):
+                    found.append((logical_id, event_name, props))
+        if len(found) != 1:
+            what = f"schedule {name!r}" if name else "schedule"
+            have = sorted(f"{lid}.{event}" for lid, event, _ in found)
+            raise EmulatorError(f"the template has {len(found)} matching {what}s{f' ({have})' if have else ''}")
+        logical_id, event_name, props = found[0]
+        expression = str(props.get("Schedule", ""))
+        if not _SCHEDULE_EXPRESSION.match(expression):
+            raise EmulatorError(f"{logical_id}.{event_name}: Schedule {expression!r} is not rate(...) or cron(...)")
+        enabled = props.get("Enabled", True)
+        state = str(props.get("State") or ("ENABLED" if str(enabled).lower() == "true" else "DISABLED"))
+        if state != "ENABLED":
+            raise EmulatorError(f"{logical_id}.{event_name}: the rule is {state}; EventBridge would not fire it")
+        if "Input" in props:
+            try:
+                event: Any = json.loads(props["Input"])
+            except ValueError as exc:
+                raise EmulatorError(f"{logical_id}.{event_name}: Input is not JSON: {exc}") from None
+        else:
+            rule = props.get("Name") or f"{self.stack_name}-{logical_id}{event_name}"
+            rule_arn = f"arn:aws:events:{self.region}:{self.account_id}:rule/{rule}"
+            event = scheduled_event(rule_arn, region=self.region, account_id=self.account_id)
+        return {logical_id: self.invoke(logical_id, event)}
 
     def wait_for_execution(
         self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.05
