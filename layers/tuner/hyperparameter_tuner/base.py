@@ -325,12 +325,14 @@ class BaseHyperparameterTuner(ABC):
                 get_trainer_class(algo)
 
     def load_data(self, data: SplitData | str | Path) -> SplitData:
-        """Return ``data`` as :class:`SplitData`, loading it from a path when needed."""
-        if isinstance(data, SplitData):
-            return data
+        """Return ``data`` as :class:`SplitData`, loading it from a path when needed (within ``max_data_bytes``),
+        after checking its labels against the config (:meth:`TuningConfig.check_split`)."""
         if isinstance(data, str | Path):
-            return load_split(data, self.config.target)
-        raise ConfigError(f"data must be a SplitData or a path, got {type(data).__name__}")
+            data = load_split(data, self.config.target, self.config.max_data_bytes)
+        if not isinstance(data, SplitData):
+            raise ConfigError(f"data must be a SplitData or a path, got {type(data).__name__}")
+        self.config.check_split(data)
+        return data
 
     def spec_at(self, index: int, data_fingerprint: str) -> ExperimentSpec:
         """Rebuild the experiment at grid ``index`` (derived ``random_state`` and id included)."""
