@@ -4,6 +4,7 @@ winner selection; a concrete tuner decides *where* experiments run by implementi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import pickle
@@ -20,7 +21,7 @@ from ._threads import pinned_threads
 from ._workers import FitOutcome
 from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from .data import SplitData, load_split
-from .errors import ConfigError, TunerError
+from .errors import ConfigError, StoreError, TunerError
 from .grid import ParamSpec, expand_grid
 from .metrics import score_estimator
 from .ports import MetadataTracker, MetricsTracker, ResourceVersionControl
@@ -368,7 +369,29 @@ class BaseHyperparameterTuner(ABC):
 
     def reuse(self, spec: ExperimentSpec, run_id: str) -> Experiment | None:
         """Copy a SUCCEEDED record of the same experiment from an earlier run into ``run_id``, if one has every
-        metric this config asks for."""
+        metric this config asks for and its model is still stored intact.
+
+        The model is checked with the resource version control's ``verify`` (present, and its bytes match the
+        recorded SHA-256): a deleted or altered model file is never reused, the experiment is trained again and
+        its new artifact recorded.
+
+        Parameters
+        ----------
+        spec : ExperimentSpec
+            The experiment to look up (by its content id).
+        run_id : str
+            The run the copied record joins.
+
+        Returns
+        -------
+        Experiment or None
+            The record now stored in ``run_id``, or ``None`` when the experiment must be trained.
+
+        Raises
+        ------
+        StoreError
+            When the store cannot be read (a fault of the store is not a reason to retrain).
+        """
         previous = self.metadata_tracker.find_succeeded(spec.experiment_id)
         if previous is None or previous.artifact is None:
             return None
@@ -378,14 +401,33 @@ class BaseHyperparameterTuner(ABC):
         scored = previous.scores
         if not wanted <= set(scored) or any(set(self.config.metrics) - set(scored[split]) for split in wanted):
             return None  # the earlier run scored less than this config asks for: train again
+        if not self.resource_version_control.verify(previous.artifact):
+            return None  # the model file is gone or was altered: train again, never name it as a result
         copy = previous.model_copy(update={"run_id": run_id, "index": spec.index, "reused_from": previous.run_id})
         for split, values in copy.scores.items():  # the run's metrics are complete, reused or not
             self.metrics_tracker.log_metrics(run_id, spec.experiment_id, split, values)
         return self.metadata_tracker.put_experiment(copy)
 
     def run_one(self, data: SplitData, spec: ExperimentSpec, run_id: str) -> Experiment:
-        """Fit and record one experiment in this process (no time limit); a failing fit is a FAILED record."""
-        return self.record_outcome(spec, run_id, self.fit_candidate(data, spec), data.eval_split)
+        """Fit and record one experiment in this process (no time limit); a failing fit is a FAILED record.
+
+        A failure of the store (saving the model or writing a record: disk full, S3, DynamoDB, SQLite) is not the
+        experiment's: it is raised as :class:`~hyperparameter_tuner.errors.StoreError`, after any RUNNING record of
+        the experiment in this run is removed (best effort), so the caller fails (a trainer batch is retried or
+        caught by the state machine; a local run ends FAILED) and no experiment is marked FAILED or left RUNNING
+        for it.
+
+        Raises
+        ------
+        StoreError
+            When the store failed.
+        """
+        try:
+            return self.record_outcome(spec, run_id, self.fit_candidate(data, spec), data.eval_split)
+        except StoreError:
+            with contextlib.suppress(StoreError):  # the store may be down altogether: the first error matters
+                self.metadata_tracker.discard_experiment(run_id, spec.experiment_id)
+            raise
 
     def finish_run(self, run_id: str) -> Run:
         """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED).

@@ -443,15 +443,23 @@ def train_batch(item: BatchItem, services: Services, deadline: float | None = No
     """Run experiments ``[start, stop)`` of a run: build and save each model, write each record.
 
     Experiments already finished in this run (a retried invocation) or SUCCEEDED in an earlier run on the same
-    data are not trained again. Fits run in a forked worker, stopped after ``experiment_timeout`` (a FAILED
-    record, "timed out after N s"). A failing fit is a FAILED record, not an error; an error here (data
-    unreadable, a store failure) fails the whole batch, for the state machine's Retry and Catch.
+    data, whose model version is still in the bucket intact, are not trained again. Fits run in a forked worker,
+    stopped after ``experiment_timeout`` (a FAILED record, "timed out after N s"). A failing fit is a FAILED
+    record, not an error. A failure of the store (S3 or DynamoDB: :class:`~hyperparameter_tuner.errors.StoreError`)
+    is not the experiment's: no record is left for it, and it fails the whole batch, which the state machine
+    retries (``StoreError`` in the task's ``Retry``) and, if it persists, records with its ``Catch``; so does any
+    other error here (data unreadable).
 
     Parameters
     ----------
     deadline : float, optional
         ``time.monotonic()`` instant by which the invocation must return (the Lambda's remaining time minus a
         margin). Work left when it comes raises :class:`TimeBudgetError`: a retry continues where this stopped.
+
+    Raises
+    ------
+    StoreError
+        When a model cannot be saved or a record written or read.
     """
     metadata = services.metadata()
     run = metadata.get_run(item.run_id)

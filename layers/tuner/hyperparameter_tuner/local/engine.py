@@ -40,16 +40,29 @@ ProgressCallback = Callable[[Experiment], None]
 
 def open_store(path: str | Path = DEFAULT_STORE) -> tuple[SQLiteMetadataTracker, FolderVersionControl,
                                                            SQLiteMetricsTracker]:
-    """Open (creating if needed) a local store and return its three adapters."""
+    """Open (creating if needed) a local store and return its three adapters.
+
+    A store this process cannot write (a read-only folder or database) is opened read-only: it can be read
+    (``hpt leaderboard``), and writing to it raises :class:`~hyperparameter_tuner.errors.StoreError`. Model URIs
+    are resolved against ``path``, so a store copied or moved elsewhere names its own model files.
+
+    Raises
+    ------
+    ConfigError
+        When ``path`` is not a directory or cannot be created.
+    StoreError
+        When the database cannot be opened (for example a damaged or non-SQLite ``tuner.db``).
+    """
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"store {root}: not a directory")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"store {root}: cannot create the directory ({exc.strerror})") from None
+    if not root.is_dir():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"store {root}: cannot create the directory ({exc.strerror})") from None
     db = SQLiteDatabase(root / "tuner.db")
-    metadata = SQLiteMetadataTracker(db)
+    metadata = SQLiteMetadataTracker(db, artifact_root=root)
     with contextlib.suppress(StoreError):  # a read-only store can still be read
         close_stale_runs(metadata)
     return metadata, FolderVersionControl(root), SQLiteMetricsTracker(db)
