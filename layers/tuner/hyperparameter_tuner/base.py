@@ -239,14 +239,12 @@ class BaseHyperparameterTuner(ABC):
                 eval_split=eval_split, error_type=outcome.error_type, error=outcome.error,
                 warnings=outcome.warnings, started_at=outcome.started_at, finished_at=utcnow(),
             ))
-        for split, values in outcome.scores.items():
-            self.metrics_tracker.log_metrics(run_id, spec.experiment_id, split, values)
         experiment = Experiment.from_spec(
             spec, run_id, model_version=model_version.version, scores=outcome.scores, eval_split=eval_split,
             fit_time=outcome.fit_time, score_time=outcome.score_time, warnings=outcome.warnings,
             started_at=outcome.started_at,
         )
-        return self._store_model(outcome.model, experiment)
+        return self._store_model(outcome.model, experiment, log_metrics=True)
 
     def save_model(self, model: Any, experiment: Experiment, params: dict[str, Any], algo: str,
                    *args: Any, **kwargs: Any) -> Experiment:
@@ -270,10 +268,14 @@ class BaseHyperparameterTuner(ABC):
         """
         return self._store_model(pickle.dumps(model, protocol=5), experiment)
 
-    def _store_model(self, payload: bytes, experiment: Experiment) -> Experiment:
-        """Save a pickled model and record its experiment SUCCEEDED with the artifact reference."""
+    def _store_model(self, payload: bytes, experiment: Experiment, log_metrics: bool = False) -> Experiment:
+        """Save a pickled model, then (optionally) its metrics, then record its experiment SUCCEEDED with the
+        artifact reference: a save that fails leaves no metric rows behind."""
         key = f"models/{experiment.algo}/{experiment.experiment_id}.joblib"
         artifact = self.resource_version_control.save(key, payload)
+        if log_metrics:
+            for split, values in experiment.scores.items():
+                self.metrics_tracker.log_metrics(experiment.run_id, experiment.experiment_id, split, values)
         done = experiment.model_copy(
             update={"artifact": artifact, "status": ExperimentStatus.SUCCEEDED, "finished_at": utcnow()}
         )
@@ -448,6 +450,8 @@ class BaseHyperparameterTuner(ABC):
             The closed run record, as stored.
         """
         run = self.metadata_tracker.get_run(run_id)
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            return run  # closed already (by the execution-ended rule, or an earlier reducer): never rewritten
         reverse = run.direction == "maximize"
         best: tuple[int, str, float] | None = None  # (index, id, value): O(1) memory however large the run
         failed = total = 0

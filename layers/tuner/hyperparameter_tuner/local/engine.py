@@ -166,31 +166,39 @@ class LocalTuner(BaseHyperparameterTuner):
         run_id = run_id or new_run_id()
         run = self.new_run(run_id, split.source, split.fingerprint, status=RunStatus.RUNNING, owner=process_owner())
         self.metadata_tracker.create_run(run)
+        try:  # from here on the run is closed whatever happens: Ctrl-C, SIGTERM, a store failure, a crash
+            with _stop_on_signals():
+                pending = self._reuse_finished(split, run_id, progress, on_start)
+                self._execute(split, pending, run_id, progress)
+                final = self.finish_run(run_id)
+        except BaseException as exc:  # finished experiments stay reusable
+            reason = (str(exc) if isinstance(exc, Interrupted) else "interrupted"
+                      if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(StoreError):  # the store may be what failed: the first error is the one to see
+                self.metadata_tracker.update_run(run_id, status=RunStatus.FAILED, reason=reason,
+                                                 finished_at=utcnow())
+            raise
+        self.last_result = RunResult.collect(final, self.metadata_tracker.iter_experiments(run_id))
+        return self.last_result
+
+    def _reuse_finished(self, data: SplitData, run_id: str, progress: ProgressCallback | None,
+                        on_start: Callable[[int, int], None] | None) -> list[ExperimentSpec]:
+        """Copy verified finished experiments from earlier runs into this one; return the specs left to train."""
         pending: list[ExperimentSpec] = []
         reused: list[Experiment] = []
-        for spec in self.iter_specs(split.fingerprint):
+        for spec in self.iter_specs(data.fingerprint):
             previous = self.reuse(spec, run_id)
             if previous is None:
                 pending.append(spec)
             else:
                 reused.append(previous)
-        self.metadata_tracker.update_run(run_id, reused=len(reused))
+        run = self.metadata_tracker.update_run(run_id, reused=len(reused))
         if on_start is not None:
             on_start(run.total, len(reused))
         for experiment in reused:
             if progress is not None:
                 progress(experiment)
-        try:
-            with _stop_on_signals():
-                self._execute(split, pending, run_id, progress)
-        except BaseException as exc:  # Ctrl-C, SIGTERM or a crash: never leave the run RUNNING; finished stay
-            reason = (str(exc) if isinstance(exc, Interrupted) else "interrupted"
-                      if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}")
-            self.metadata_tracker.update_run(run_id, status=RunStatus.FAILED, reason=reason, finished_at=utcnow())
-            raise
-        final = self.finish_run(run_id)
-        self.last_result = RunResult.collect(final, self.metadata_tracker.iter_experiments(run_id))
-        return self.last_result
+        return pending
 
     def _execute(self, data: SplitData, specs: list[ExperimentSpec], run_id: str,
                  progress: ProgressCallback | None) -> None:
