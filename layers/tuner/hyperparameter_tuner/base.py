@@ -60,6 +60,59 @@ def derive_random_state(seed: int, algo: str, params: Mapping[str, Any], trainer
     return int(content_id("random_state", seed, algo, dict(params), dict(trainer_config)), 16) % (2**31 - 1)
 
 
+def build_spec(config: TuningConfig, index: int, algo: str, params: dict[str, Any],
+               data_fingerprint: str) -> ExperimentSpec:
+    """The fully determined experiment for one candidate of ``config``: derived ``random_state`` and content id."""
+    trainer_config = config.trainer_config.get(algo, {})
+    if (
+        trainer_info(algo).takes_random_state
+        and "random_state" not in params
+        and "random_state" not in trainer_config
+    ):
+        params = {**params, "random_state": derive_random_state(config.seed, algo, params, trainer_config)}
+    experiment_id = content_id(algo, params, trainer_config, data_fingerprint)
+    return ExperimentSpec(experiment_id=experiment_id, index=index, algo=algo, params=params,
+                          trainer_config=trainer_config, data_fingerprint=data_fingerprint)
+
+
+def train(config: TuningConfig, data: SplitData, algo: str, params: dict[str, Any],
+          trainer_config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Build, fit and score one estimator under the config's thread limit.
+
+    Returns the fitted estimator and its ``scores`` (every metric on every scored split), ``fit_time``,
+    ``score_time`` and ``warnings`` (the first five distinct messages).
+    """
+    estimator = get_trainer_class(algo)(**trainer_config, **params)
+    # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
+    # One thread budget on every path (serial, pool, Lambda, emulator): scores never depend on where they ran.
+    with warnings.catch_warnings(record=True) as caught, pinned_threads(config.threads):
+        warnings.simplefilter("always")
+        tick = time.perf_counter()
+        estimator.fit(data.X_train, data.y_train)
+        fit_time = time.perf_counter() - tick
+        scores: dict[str, dict[str, float]] = {}
+        tick = time.perf_counter()
+        for split, X, y in data.scoring_splits(include_test=config.score_test):
+            scores[split] = score_estimator(estimator, X, y, config.metrics)
+        score_time = time.perf_counter() - tick
+    messages = list(dict.fromkeys(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught))[:5]
+    return estimator, {"scores": scores, "fit_time": fit_time, "score_time": score_time, "warnings": messages}
+
+
+def fit_candidate(config: TuningConfig, data: SplitData, spec: ExperimentSpec) -> FitOutcome:
+    """Fit, score and pickle one experiment without writing anything; a failure is an ``"error"`` outcome."""
+    started = utcnow()
+    try:
+        estimator, trained = train(config, data, spec.algo, spec.params, spec.trainer_config)
+        # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the
+        # time; joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
+        payload = pickle.dumps(estimator, protocol=5)
+    except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
+        error = _one_line(exc) + ("" if isinstance(exc, TunerError) else _origin(exc))
+        return FitOutcome("error", started, error_type=type(exc).__name__, error=error)
+    return FitOutcome("ok", started, model=payload, **trained)
+
+
 class BaseHyperparameterTuner(ABC):
     """Run a grid of (model trainer x parameter combination) experiments and name the winner.
 
@@ -192,37 +245,14 @@ class BaseHyperparameterTuner(ABC):
     def _train(self, data: SplitData, algo: str, params: dict[str, Any],
                trainer_config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """Build, fit and score one estimator; return it and its ``scores``, times and warnings."""
-        estimator = get_trainer_class(algo)(**trainer_config, **params)
-        # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
-        # One thread budget on every path (serial, pool, Lambda, emulator): scores never depend on where they ran.
-        with warnings.catch_warnings(record=True) as caught, pinned_threads(self.config.threads):
-            warnings.simplefilter("always")
-            tick = time.perf_counter()
-            estimator.fit(data.X_train, data.y_train)
-            fit_time = time.perf_counter() - tick
-            scores: dict[str, dict[str, float]] = {}
-            tick = time.perf_counter()
-            for split, X, y in data.scoring_splits(include_test=self.config.score_test):
-                scores[split] = score_estimator(estimator, X, y, self.config.metrics)
-            score_time = time.perf_counter() - tick
-        messages = list(dict.fromkeys(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught))[:5]
-        return estimator, {"scores": scores, "fit_time": fit_time, "score_time": score_time, "warnings": messages}
+        return train(self.config, data, algo, params, trainer_config)
 
     def fit_candidate(self, data: SplitData, spec: ExperimentSpec) -> FitOutcome:
         """Fit, score and pickle one experiment without writing anything; a failure is an ``"error"`` outcome.
 
         This is what a worker process runs: the store is written by :meth:`record_outcome`, in the parent.
         """
-        started = utcnow()
-        try:
-            estimator, trained = self._train(data, spec.algo, spec.params, spec.trainer_config)
-            # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the
-            # time; joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
-            payload = pickle.dumps(estimator, protocol=5)
-        except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
-            error = _one_line(exc) + ("" if isinstance(exc, TunerError) else _origin(exc))
-            return FitOutcome("error", started, error_type=type(exc).__name__, error=error)
-        return FitOutcome("ok", started, model=payload, **trained)
+        return fit_candidate(self.config, data, spec)
 
     def record_outcome(self, spec: ExperimentSpec, run_id: str, outcome: FitOutcome, eval_split: str) -> Experiment:
         """Save and record what :meth:`fit_candidate` produced: the model, its metrics and the experiment.
@@ -342,16 +372,7 @@ class BaseHyperparameterTuner(ABC):
         return self._spec(index, algo, params, data_fingerprint)
 
     def _spec(self, index: int, algo: str, params: dict[str, Any], data_fingerprint: str) -> ExperimentSpec:
-        trainer_config = self.config.trainer_config.get(algo, {})
-        if (
-            trainer_info(algo).takes_random_state
-            and "random_state" not in params
-            and "random_state" not in trainer_config
-        ):
-            params = {**params, "random_state": derive_random_state(self.config.seed, algo, params, trainer_config)}
-        experiment_id = content_id(algo, params, trainer_config, data_fingerprint)
-        return ExperimentSpec(experiment_id=experiment_id, index=index, algo=algo, params=params,
-                              trainer_config=trainer_config, data_fingerprint=data_fingerprint)
+        return build_spec(self.config, index, algo, params, data_fingerprint)
 
     def iter_specs(self, data_fingerprint: str, start: int = 0, stop: int | None = None) -> Iterator[ExperimentSpec]:
         """Yield the experiments with grid index in ``[start, stop)``, in order."""
