@@ -34,8 +34,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 
+# [tool.mypy] in pyproject.toml checks the package, functions/, benchmarks/ and tests/; the second run is for
+# tests/template/conftest.py, a second top-level `conftest` that one mypy run cannot hold next to tests/functional's.
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy tests/template/conftest.py
 
 scan: tools
 	SAM_CLI_TELEMETRY=0 .tools/sam/bin/sam validate --lint --region us-east-1
