@@ -389,7 +389,7 @@ class Emulator:
                 running.extend(execution["executionArn"] for execution in page["executions"])
         for execution_arn in running:
             logger.warning("stopping execution %s still running at emulator shutdown", execution_arn)
-            sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
+            _stop_execution(sfn, execution_arn)
         deadline = time.monotonic() + timeout
         for execution_arn in running:
             while time.monotonic() < deadline and self._execution_status(execution_arn) == "RUNNING":
@@ -1071,3 +1071,15 @@ def _rule_input(props: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
     for part in path.removeprefix("$.").split("."):
         value = value[part]
     return value
+
+
+def _stop_execution(sfn: Any, execution_arn: str, attempts: int = 200) -> None:
+    """Stop an execution, waiting for moto to have started it: moto 5.2.5's ``stop_execution`` raises
+    ``AttributeError`` on an execution whose worker thread has not set up its environment yet."""
+    for _ in range(attempts):
+        try:
+            sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
+            return
+        except AttributeError:
+            time.sleep(0.05)
+    logger.warning("could not stop execution %s: it never started", execution_arn)
