@@ -1,4 +1,5 @@
-"""The emulator engine: the template's resources in moto, every Lambda invocation routed to the real handler."""
+"""The emulator engine: the template deployed as a moto CloudFormation stack, every Lambda invocation routed to the
+real handler in this process. What is moto's and what is ours is listed in ``_template``'s docstring."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import io
 import json
 import logging
 import os
-import re
-import sys
 import threading
 import time
 import zipfile
@@ -17,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
 from typing import Any, TextIO
+from unittest import mock
 
-from ._events import matches_pattern, s3_object_created_event
+from ._events import matches_pattern, s3_object_created_event, target_input
 from ._runtime import FunctionSpec, HandlerLoader, LambdaContext, RoutedStream, ScopedEnviron, error_payload
-from ._template import EmulatorError, Resolver, Template, load_template, to_environment_value
+from ._template import EmulatorError, Template, load_template
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -36,19 +36,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
 _MOCK_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-_ROLE_NAME = "hpt-emulator-role"
-_ASSUME_ROLE_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 _FAKE_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -57,12 +44,7 @@ _FAKE_ENVIRONMENT = {
 }
 # Variables that would send boto3 elsewhere than the mock.
 _UNSET_ENVIRONMENT = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE")
-_FUNCTION_TYPES = ("AWS::Serverless::Function",)
-_STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
-_TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
-_BUCKET_TYPES = ("AWS::S3::Bucket",)
-_EVENT_BUS_TYPES = ("AWS::Events::EventBus",)
-_PLACEHOLDER = re.compile(r"\$\{[A-Za-z0-9_:.]+\}")
+_CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 FaultHook = Callable[[str, Any], None]
 """Called as ``hook(function_logical_id, event)`` before each invocation; raising injects a fault.
@@ -187,12 +169,13 @@ def throttle(times: int, *, function: str | None = None, when: Callable[[Any], b
     return hook
 
 
+
 class Emulator:
     """Run the AWS workflow of a SAM template locally: moto for the services, handlers in-process.
 
     On entry the emulator starts ``moto.mock_aws`` (Step Functions executing definitions, Lambda without
-    Docker), creates the template's buckets, tables, functions and state machines, and replaces moto's
-    Lambda ``invoke`` so that every invocation (from Step Functions, from a handler, or from
+    Docker), deploys the template as a CloudFormation stack (the SAM translator's output, created by moto), and
+    replaces moto's Lambda ``invoke`` so that every invocation (from Step Functions, from a handler, or from
     :meth:`invoke`) runs the function's real handler in this process. On exit everything is undone.
 
     Parameters
@@ -202,7 +185,7 @@ class Emulator:
     region : str, default "us-east-1"
         Region of the emulated account.
     stack_name : str, default "hpt-emulator"
-        Prefix of generated physical names.
+        Name of the stack (prefix of generated physical names).
     parameters : Mapping[str, str] or None, default None
         Values of template parameters (else their defaults).
     retry_sleep : bool, default True
@@ -212,6 +195,13 @@ class Emulator:
         Where handlers' output (stdout and stderr: Powertools logs, EMF metrics, prints) is copied as it is
         written. It never reaches the caller's stdout, as in Lambda; it is always kept for
         :meth:`function_logs`.
+
+    Attributes
+    ----------
+    resources : dict[str, tuple[str, str]]
+        Each resource of the stack: logical id to (CloudFormation type, physical id).
+    functions : dict[str, FunctionSpec]
+        Each ``AWS::Serverless::Function`` as deployed, by logical id, in template order.
 
     Examples
     --------
@@ -240,25 +230,19 @@ class Emulator:
         self.retry_sleep = retry_sleep
         self.retry_sleeps: list[float] = []
         self.log_stream = log_stream
-        self._logs: dict[str, list[str]] = {}
-        self._streams: list[tuple[str, RoutedStream, TextIO]] = []
-        self.physical_ids: dict[str, str] = {}
+        self.resources: dict[str, tuple[str, str]] = {}
         self.functions: dict[str, FunctionSpec] = {}
-        self.state_machines: dict[str, str] = {}
-        self._parameters = dict(parameters or {})
-        self._attributes: dict[tuple[str, str], Any] = {}
+        self._parameters = {name: str(value) for name, value in (parameters or {}).items()}
+        self._deployed: dict[str, Any] = {}
+        self._logs: dict[str, list[str]] = {}
+        self._streams: list[RoutedStream] = []
+        self._exit_stack = ExitStack()
         self._clients: dict[str, Any] = {}
         self._faults: list[FaultHook] = []
         self._invocations: list[Invocation] = []
         self._lock = threading.Lock()
         self._loader = HandlerLoader()
-        self._mock: Any = None
-        self._saved_environment: dict[str, str | None] = {}
         self._environ: ScopedEnviron | None = None
-        self._original_invoke: Any = None
-        self._retrier_module: Any = None
-        self._original_retrier_time: Any = None
-        self._resolver: Resolver | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -272,7 +256,7 @@ class Emulator:
         self.stop()
 
     def start(self) -> None:
-        """Start the mock and create the template's resources.
+        """Start the mock and deploy the template.
 
         Raises
         ------
@@ -292,89 +276,52 @@ class Emulator:
     def _start(self) -> None:
         from moto import mock_aws
         from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.events.models import Rule
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-        self._set_environment()
-        self._mock = mock_aws(config=_MOCK_CONFIG)  # type: ignore[call-overload]
-        self._mock.start()
+        stack = self._exit_stack = ExitStack()
+        region = {"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
+        stack.enter_context(mock.patch.dict(os.environ, {**_FAKE_ENVIRONMENT, **region}))  # restores all on exit
+        for name in [name for name in os.environ if name in _UNSET_ENVIRONMENT or name.startswith("AWS_ENDPOINT_URL")]:
+            del os.environ[name]
+        stack.enter_context(mock_aws(config=_MOCK_CONFIG))  # type: ignore[call-overload]
+        original_invoke = LambdaSimpleBackend.invoke
 
-        emulator = self
-        self._original_invoke = LambdaSimpleBackend.invoke
+        def invoke(backend: Any, function_name: str, *args: Any) -> str | bytes | None:
+            return self._dispatch(original_invoke, backend, function_name, *args)
 
-        def invoke(
-            backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
-        ) -> str | bytes | None:
-            return emulator._dispatch(backend, function_name, qualifier, body, headers, response_headers)
+        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+        original_send = Rule.send_to_targets
 
-        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
+        def send_to_targets(rule: Rule, *args: Any, **kwargs: Any) -> None:
+            if rule.event_pattern.get_pattern():  # moto matches every event to a rule without one (a schedule)
+                original_send(rule, *args, **kwargs)
+
+        stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         if not self.retry_sleep:
-            self._retrier_module = retrier_decl
-            self._original_retrier_time = retrier_decl.time
-            retrier_decl.time = SimpleNamespace(sleep=self._record_retry_sleep)  # type: ignore[assignment]
-
+            no_sleep = SimpleNamespace(sleep=self._record_retry_sleep)
+            stack.enter_context(mock.patch.object(retrier_decl, "time", no_sleep))
         for name in ("stdout", "stderr"):
             stream, replaced = RoutedStream.install(name)
-            self._streams.append((name, stream, replaced))
+            self._streams.append(stream)
+            stack.callback(stream.uninstall, name, replaced)
         self._environ = ScopedEnviron(os.environ)
-        os.environ = self._environ  # type: ignore[assignment]  # noqa: B003 - per-thread function environments
-        self._create_resources()
+        stack.enter_context(mock.patch.object(os, "environ", self._environ))  # per-thread function environments
+        stack.callback(self._stop_running_executions)
+        self._deploy()
 
     def stop(self) -> None:
         """Stop running executions, undo every patch, stop the mock and restore the environment."""
         try:
-            if self._mock is not None:
-                self._stop_running_executions()
+            self._exit_stack.close()
         finally:
-            if self._environ is not None and os.environ is self._environ:
-                os.environ = self._environ.base  # type: ignore[assignment]  # noqa: B003
             self._environ = None
-            for name, stream, replaced in reversed(self._streams):
-                if getattr(sys, name) is stream:
-                    setattr(sys, name, replaced)
             self._streams.clear()
-            if self._original_invoke is not None:
-                from moto.awslambda_simple.models import LambdaSimpleBackend
-
-                LambdaSimpleBackend.invoke = self._original_invoke  # type: ignore[method-assign]
-                self._original_invoke = None
-            if self._retrier_module is not None:
-                self._retrier_module.time = self._original_retrier_time
-                self._retrier_module = None
-            if self._mock is not None:
-                self._mock.stop()
-                self._mock = None
-            self._restore_environment()
             self._loader.unload()
             self._clients.clear()
             with Emulator._active_lock:
                 if Emulator._active is self:
                     Emulator._active = None
-
-    def _set_environment(self) -> None:
-        updates: dict[str, str | None] = {
-            **_FAKE_ENVIRONMENT,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-        }
-        for name in list(os.environ):
-            if name in _UNSET_ENVIRONMENT or name.startswith("AWS_ENDPOINT_URL_"):
-                updates[name] = None
-        for name in _UNSET_ENVIRONMENT:
-            updates.setdefault(name, None)
-        for name, value in updates.items():
-            self._saved_environment[name] = os.environ.get(name)
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-    def _restore_environment(self) -> None:
-        for name, value in self._saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved_environment.clear()
 
     def _record_retry_sleep(self, seconds: float) -> None:
         with self._lock:
@@ -383,7 +330,7 @@ class Emulator:
     def _stop_running_executions(self, timeout: float = 10.0) -> None:
         sfn = self.sfn
         running: list[str] = []
-        for arn in self.state_machines.values():
+        for arn in self._physical_ids("AWS::StepFunctions::StateMachine"):
             for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="RUNNING"):
                 running.extend(execution["executionArn"] for execution in page["executions"])
         for execution_arn in running:
@@ -391,8 +338,87 @@ class Emulator:
             sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
         deadline = time.monotonic() + timeout
         for execution_arn in running:
-            while time.monotonic() < deadline and self._execution_status(execution_arn) == "RUNNING":
+            while time.monotonic() < deadline and sfn.describe_execution(executionArn=execution_arn)["status"] == (
+                "RUNNING"
+            ):
                 time.sleep(0.05)
+
+    # -- the stack ----------------------------------------------------------------------------------------------
+
+    def _deploy(self) -> None:
+        """Create the template's stack in moto, then do what moto's CloudFormation leaves undone."""
+        artifact = (f"{self.stack_name}-artifacts-{self.account_id}".lower(), "placeholder.zip")
+        self._deployed = self.template.to_cloudformation(self._parameters, self.region, self.account_id, artifact)
+        outside_us_east_1 = {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        self.s3.create_bucket(Bucket=artifact[0], **({} if self.region == "us-east-1" else outside_us_east_1))
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr("README.txt", "hpt emulator: the handler runs in-process from CodeUri\n")
+        self.s3.put_object(Bucket=artifact[0], Key=artifact[1], Body=archive.getvalue())
+
+        from moto.stepfunctions import models as sfn_models
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        cloudformation = self.client("cloudformation")
+        # moto's CloudFormation creates state machines in the Step Functions backend that does not execute them.
+        with mock.patch.object(sfn_models, "stepfunctions_backends", stepfunctions_parser_backends):
+            cloudformation.create_stack(
+                StackName=self.stack_name,
+                TemplateBody=json.dumps(self._deployed),
+                Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in self._parameters.items()],
+                Capabilities=_CAPABILITIES,
+            )
+        (stack,) = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise EmulatorError(f"stack {self.stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
+        for resource in cloudformation.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
+            self.resources[resource["LogicalResourceId"]] = (
+                resource["ResourceType"],
+                resource.get("PhysicalResourceId", ""),
+            )
+        for logical_id in self._logical_ids("AWS::S3::Bucket"):  # moto's AWS::S3::Bucket ignores versioning
+            versioning = self._deployed_properties(logical_id).get("VersioningConfiguration")
+            if versioning:
+                self.s3.put_bucket_versioning(Bucket=self.resources[logical_id][1], VersioningConfiguration=versioning)
+        for logical_id, resource in self.template.resources.items():
+            if resource.get("Type") == "AWS::Serverless::Function" and logical_id in self.resources:
+                self.functions[logical_id] = self._function_spec(logical_id)
+
+    def _function_spec(self, logical_id: str) -> FunctionSpec:
+        code_uri = self.template.properties(logical_id).get("CodeUri")
+        if not isinstance(code_uri, str):
+            raise EmulatorError(f"{logical_id}: the emulator needs CodeUri to be a local folder, got {code_uri!r}")
+        code_dir = (self.template.base_dir / code_uri).resolve()
+        if not code_dir.is_dir():
+            raise EmulatorError(f"{logical_id}: CodeUri folder {code_dir} does not exist")
+        config = self.lambda_client.get_function_configuration(FunctionName=self.resources[logical_id][1])
+        variables = (config.get("Environment") or {}).get("Variables") or {}
+        return FunctionSpec(
+            logical_id=logical_id,
+            name=config["FunctionName"],
+            arn=config["FunctionArn"],
+            code_dir=code_dir,
+            handler=config["Handler"],
+            memory_mb=int(config["MemorySize"]),
+            timeout_s=float(config["Timeout"]),
+            environment={name: str(value) for name, value in variables.items()},
+        )
+
+    def _deployed_properties(self, logical_id: str) -> dict[str, Any]:
+        properties: dict[str, Any] = self._deployed["Resources"][logical_id].get("Properties") or {}
+        return properties
+
+    def _logical_ids(self, resource_type: str) -> list[str]:
+        return [logical_id for logical_id, (kind, _) in self.resources.items() if kind == resource_type]
+
+    def _physical_ids(self, resource_type: str) -> list[str]:
+        return [self.resources[logical_id][1] for logical_id in self._logical_ids(resource_type)]
+
+    def _only(self, resource_type: str) -> str:
+        found = self._physical_ids(resource_type)
+        if len(found) != 1:
+            raise EmulatorError(f"the stack has {len(found)} {resource_type} ({found}); use Emulator.resources")
+        return found[0]
 
     # -- clients and names --------------------------------------------------------------------------------------
 
@@ -409,7 +435,7 @@ class Emulator:
         botocore.client.BaseClient
             The client (typed ``Any`` so callers need no boto3 stubs).
         """
-        if self._mock is None:
+        if self._environ is None:
             raise EmulatorError("the emulator is not running")
         with self._lock:
             cached = self._clients.get(service)
@@ -442,29 +468,20 @@ class Emulator:
 
     @property
     def bucket_name(self) -> str:
-        """Name of the template's only bucket."""
-        return self.physical_ids[self._only(_BUCKET_TYPES, "bucket")]
+        """Name of the stack's only bucket."""
+        return self._only("AWS::S3::Bucket")
 
     @property
     def table_name(self) -> str:
-        """Name of the template's only DynamoDB table."""
-        return self.physical_ids[self._only(_TABLE_TYPES, "table")]
+        """Name of the stack's only DynamoDB table."""
+        return self._only("AWS::DynamoDB::Table")
 
     @property
     def state_machine_arn(self) -> str:
-        """ARN of the template's only state machine."""
-        return self.state_machines[self._only(_STATE_MACHINE_TYPES, "state machine")]
+        """ARN of the stack's only state machine."""
+        return self._only("AWS::StepFunctions::StateMachine")
 
-    def _only(self, types: tuple[str, ...], what: str) -> str:
-        candidates = [logical_id for logical_id in self._created(types)]
-        if len(candidates) != 1:
-            raise EmulatorError(f"the template has {len(candidates)} {what}s ({candidates}); use physical_ids")
-        return candidates[0]
-
-    def _created(self, types: tuple[str, ...]) -> list[str]:
-        return [logical_id for logical_id in self.template.of_type(*types) if logical_id in self.physical_ids]
-
-    # -- invocations --------------------------------------------------------------------------------------------
+    # -- invocations and events ---------------------------------------------------------------------------------
 
     def invoke(self, function_logical_id: str, event: Any) -> Any:
         """Invoke a function synchronously through moto's Lambda API, as Lambda would.
@@ -494,9 +511,11 @@ class Emulator:
         return payload
 
     def deliver_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Deliver an EventBridge event to every function whose ``EventBridgeRule`` pattern matches it.
+        """Deliver an event to the emulated functions targeted by every enabled rule of the default bus it matches.
 
-        Only rules on the default event bus are considered (where S3 and schedules deliver).
+        Rules, their patterns and targets are the stack's, as moto's EventBridge holds them; matching is moto's.
+        Each target is invoked synchronously with what EventBridge would send it (``Input``, ``InputPath`` or the
+        event).
 
         Parameters
         ----------
@@ -506,21 +525,25 @@ class Emulator:
         Returns
         -------
         dict
-            Each matching function's logical id mapped to its result, in template order.
+            Each invoked function's logical id mapped to its result, in template order.
         """
+        events = self.client("events")
         results: dict[str, Any] = {}
-        resolver = self._require_resolver()
-        for logical_id in self.functions:
-            events = self.template.properties(logical_id).get("Events") or {}
-            for source in events.values():
-                if source.get("Type") not in ("EventBridgeRule", "CloudWatchEvent"):
-                    continue
-                props = resolver.resolve(source.get("Properties") or {})
-                if props.get("EventBusName", "default") not in ("default", None):
-                    continue
-                if not matches_pattern(props.get("Pattern") or {}, event):
-                    continue
-                results[logical_id] = self.invoke(logical_id, _rule_input(props, event))
+        for page in events.get_paginator("list_rules").paginate(EventBusName="default"):
+            for rule in page["Rules"]:
+                pattern = rule.get("EventPattern") if rule.get("State") == "ENABLED" else None
+                if pattern and matches_pattern(json.loads(pattern), event):
+                    results.update(self._invoke_targets(rule["Name"], event))
+        order = list(self.functions)
+        return dict(sorted(results.items(), key=lambda item: order.index(item[0])))
+
+    def _invoke_targets(self, rule_name: str, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Invoke the emulated functions that a rule targets with ``event``; return their results by logical id."""
+        results: dict[str, Any] = {}
+        for target in self.client("events").list_targets_by_rule(Rule=rule_name)["Targets"]:
+            spec = self._function_by_name(target["Arn"])
+            if spec is not None:
+                results[spec.logical_id] = self.invoke(spec.logical_id, target_input(target, event))
         return results
 
     def deliver_s3_object_created(self, key: str, bucket: str | None = None) -> dict[str, Any]:
@@ -531,24 +554,23 @@ class Emulator:
         key : str
             Object key.
         bucket : str or None, default None
-            Bucket name (the template's only bucket when omitted).
+            Bucket name (the stack's only bucket when omitted).
 
         Returns
         -------
         dict
-            Results of the matching functions (see :meth:`deliver_event`).
+            Results of the invoked functions (see :meth:`deliver_event`).
 
         Raises
         ------
         EmulatorError
-            If the template's bucket does not send events to EventBridge (S3 would then deliver nothing).
+            If the stack's bucket does not send events to EventBridge (S3 would then deliver nothing).
         """
         bucket_name = bucket or self.bucket_name
-        logical_id = next((lid for lid, name in self.physical_ids.items() if name == bucket_name), None)
-        if logical_id is not None:
-            notification = self._require_resolver().resolve(
-                self.template.properties(logical_id).get("NotificationConfiguration") or {}
-            )
+        for logical_id in self._logical_ids("AWS::S3::Bucket"):
+            if self.resources[logical_id][1] != bucket_name:
+                continue
+            notification = self._deployed_properties(logical_id).get("NotificationConfiguration") or {}
             enabled = (notification.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled")
             if str(enabled).lower() != "true":
                 raise EmulatorError(
@@ -602,10 +624,6 @@ class Emulator:
                 raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout} s")
             time.sleep(poll_interval)
 
-    def _execution_status(self, execution_arn: str) -> str:
-        status: str = self.sfn.describe_execution(executionArn=execution_arn)["status"]
-        return status
-
     def add_fault(self, hook: FaultHook) -> None:
         """Register a fault hook, called before every emulated invocation (see :data:`FaultHook`)."""
         with self._lock:
@@ -621,6 +639,10 @@ class Emulator:
         with self._lock:
             return [call for call in self._invocations if function_logical_id in (None, call.function)]
 
+    def invocation_count(self, function_logical_id: str) -> int:
+        """Return how many invocations reached ``function_logical_id`` (faulted ones included)."""
+        return len(self.invocations(function_logical_id))
+
     def handler_module(self, function_logical_id: str) -> ModuleType:
         """Return the function's loaded handler module (to inspect its globals), loading it if needed.
 
@@ -635,64 +657,9 @@ class Emulator:
             The module holding the handler (one per function, shared by its warm invocations).
         """
         spec = self._function(function_logical_id)
-        environ = self._environ
-        if environ is None:
-            raise EmulatorError("the emulator is not running")
-        with environ.scoped(spec.environment):
+        with self._require_environ().scoped(spec.environment):
             self._loader.handler(spec)
         return self._loader.modules[function_logical_id]
-
-    def invocation_count(self, function_logical_id: str) -> int:
-        """Return how many invocations reached ``function_logical_id`` (faulted ones included)."""
-        return len(self.invocations(function_logical_id))
-
-    def _dispatch(
-        self, backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
-    ) -> str | bytes | None:
-        spec = self._function_by_name(function_name)
-        if spec is None:
-            result: str | bytes | None = self._original_invoke(
-                backend, function_name, qualifier, body, headers, response_headers
-            )
-            return result
-        event = json.loads(body) if body else {}
-        started = time.monotonic()
-        with self._lock:
-            faults = list(self._faults)
-        context = LambdaContext.for_function(spec)
-        error: str | None = None
-        try:
-            try:
-                for hook in faults:
-                    hook(spec.logical_id, event)
-            except Exception as exc:
-                if _is_service_error(exc):
-                    error = getattr(exc, "error_type", type(exc).__name__)
-                    self._record(Invocation(spec.logical_id, event, error, None, started, time.monotonic()))
-                    raise
-                raise
-            environ = self._environ
-            if environ is None:
-                raise EmulatorError("the emulator is not running")
-            with environ.scoped(spec.environment), self._captured_output(spec.logical_id):
-                handler = self._loader.handler(spec)
-                value = handler(event, context)
-            try:
-                encoded = json.dumps(value)
-            except (TypeError, ValueError) as exc:
-                raise _MarshalError(f"Unable to marshal response: {exc}") from exc
-        except Exception as exc:
-            if _is_service_error(exc):
-                raise
-            payload = error_payload(exc, context.aws_request_id)
-            if isinstance(exc, _MarshalError):
-                payload["errorType"] = "Runtime.MarshalError"
-            logger.debug("%s raised %s", spec.logical_id, payload["errorType"], exc_info=exc)
-            self._record(Invocation(spec.logical_id, event, payload["errorType"], payload, started, time.monotonic()))
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps(payload).encode()
-        self._record(Invocation(spec.logical_id, event, None, value, started, time.monotonic()))
-        return encoded.encode()
 
     def function_logs(self, function_logical_id: str) -> str:
         """Return everything the function's handler wrote to stdout or stderr so far (its "CloudWatch log").
@@ -710,6 +677,52 @@ class Emulator:
         with self._lock:
             return "".join(self._logs.get(function_logical_id, []))
 
+    def _dispatch(
+        self,
+        original: Callable[..., str | bytes | None],
+        backend: Any,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> str | bytes | None:
+        spec = self._function_by_name(function_name)
+        if spec is None:
+            return original(backend, function_name, qualifier, body, headers, response_headers)
+        event = json.loads(body) if body else {}
+        started = time.monotonic()
+        with self._lock:
+            faults = list(self._faults)
+        context = LambdaContext.for_function(spec)
+        try:
+            try:
+                for hook in faults:
+                    hook(spec.logical_id, event)
+            except Exception as exc:
+                if _is_service_error(exc):
+                    error = getattr(exc, "error_type", type(exc).__name__)
+                    self._record(Invocation(spec.logical_id, event, error, None, started, time.monotonic()))
+                raise
+            with self._require_environ().scoped(spec.environment), self._captured_output(spec.logical_id):
+                value = self._loader.handler(spec)(event, context)
+            try:
+                encoded = json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise _MarshalError(f"Unable to marshal response: {exc}") from exc
+        except Exception as exc:
+            if _is_service_error(exc):
+                raise
+            payload = error_payload(exc, context.aws_request_id)
+            if isinstance(exc, _MarshalError):
+                payload["errorType"] = "Runtime.MarshalError"
+            logger.debug("%s raised %s", spec.logical_id, payload["errorType"], exc_info=exc)
+            self._record(Invocation(spec.logical_id, event, payload["errorType"], payload, started, time.monotonic()))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(payload).encode()
+        self._record(Invocation(spec.logical_id, event, None, value, started, time.monotonic()))
+        return encoded.encode()
+
     @contextmanager
     def _captured_output(self, logical_id: str) -> Iterator[None]:
         def sink(text: str) -> None:
@@ -719,9 +732,14 @@ class Emulator:
                 self.log_stream.write(text)
 
         with ExitStack() as stack:
-            for _name, stream, _replaced in self._streams:
+            for stream in self._streams:
                 stack.enter_context(stream.captured(sink))
             yield
+
+    def _require_environ(self) -> ScopedEnviron:
+        if self._environ is None:
+            raise EmulatorError("the emulator is not running")
+        return self._environ
 
     def _record(self, invocation: Invocation) -> None:
         with self._lock:
@@ -737,214 +755,6 @@ class Emulator:
         name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name.split(":")[0]
         return next((spec for spec in self.functions.values() if spec.name == name), None)
 
-    # -- resources ----------------------------------------------------------------------------------------------
-
-    def _require_resolver(self) -> Resolver:
-        if self._resolver is None:
-            raise EmulatorError("the emulator is not running")
-        return self._resolver
-
-    def _create_resources(self) -> None:
-        template = self.template
-        pseudo = {
-            "AWS::Region": self.region,
-            "AWS::AccountId": self.account_id,
-            "AWS::StackName": self.stack_name,
-            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/emulator",
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NotificationARNs": [],
-        }
-        refs: dict[str, Any] = {}
-        resolver = Resolver(template, pseudo, refs, self._attribute, self._parameters)
-        self._resolver = resolver
-
-        for logical_id, resource in template.resources.items():
-            condition = resource.get("Condition")
-            if condition is not None and not resolver.condition(condition):
-                continue
-            refs[logical_id] = self._name(logical_id, resource.get("Type", ""), resolver)
-
-        role_arn = self.client("iam").create_role(RoleName=_ROLE_NAME, AssumeRolePolicyDocument=_ASSUME_ROLE_POLICY)[
-            "Role"
-        ]["Arn"]
-        for logical_id in self._present(_BUCKET_TYPES, refs):
-            self._create_bucket(logical_id, resolver)
-        for logical_id in self._present(_TABLE_TYPES, refs):
-            self._create_table(logical_id, resolver)
-        for logical_id in self._present(_EVENT_BUS_TYPES, refs):
-            self.client("events").create_event_bus(Name=self.physical_ids[logical_id])
-        for logical_id in self._present(_FUNCTION_TYPES, refs):
-            self._create_function(logical_id, resolver, role_arn)
-        for logical_id in self._present(_STATE_MACHINE_TYPES, refs):
-            self._create_state_machine(logical_id, resolver, role_arn)
-
-    def _present(self, types: tuple[str, ...], refs: Mapping[str, Any]) -> list[str]:
-        return [logical_id for logical_id in self.template.of_type(*types) if logical_id in refs]
-
-    def _name(self, logical_id: str, resource_type: str, resolver: Resolver) -> Any:
-        """Decide a resource's physical name and record its ``Ref`` value and known attributes."""
-        props = self.template.properties(logical_id)
-        region, account = self.region, self.account_id
-        default = f"{self.stack_name}-{logical_id}"
-        if resource_type in _BUCKET_TYPES:
-            name = resolver.resolve(props["BucketName"]) if "BucketName" in props else _bucket_name(default, account)
-            self.physical_ids[logical_id] = name
-            self._attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
-            self._attributes[(logical_id, "DomainName")] = f"{name}.s3.amazonaws.com"
-            self._attributes[(logical_id, "RegionalDomainName")] = f"{name}.s3.{region}.amazonaws.com"
-            return name
-        if resource_type in _TABLE_TYPES:
-            name = resolver.resolve(props["TableName"]) if "TableName" in props else default
-            self.physical_ids[logical_id] = name
-            self._attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
-            return name
-        if resource_type in _FUNCTION_TYPES:
-            name = resolver.resolve(props["FunctionName"]) if "FunctionName" in props else default[:64]
-            self.physical_ids[logical_id] = name
-            self._attributes[(logical_id, "Arn")] = f"arn:aws:lambda:{region}:{account}:function:{name}"
-            return name
-        if resource_type in _STATE_MACHINE_TYPES:
-            key = "Name" if resource_type == "AWS::Serverless::StateMachine" else "StateMachineName"
-            name = resolver.resolve(props[key]) if key in props else default[:80]
-            arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
-            self.physical_ids[logical_id] = name
-            self._attributes[(logical_id, "Name")] = name
-            self._attributes[(logical_id, "Arn")] = arn
-            return arn
-        if resource_type in _EVENT_BUS_TYPES:
-            name = resolver.resolve(props.get("Name", default))
-            self.physical_ids[logical_id] = name
-            self._attributes[(logical_id, "Name")] = name
-            self._attributes[(logical_id, "Arn")] = f"arn:aws:events:{region}:{account}:event-bus/{name}"
-            return name
-        # Not emulated (roles, layers, rules, ...): a stable placeholder, so Ref/GetAtt still resolve.
-        service = resource_type.split("::")[1].lower() if resource_type.count("::") == 2 else "emulator"
-        self._attributes[(logical_id, "Arn")] = f"arn:aws:{service}:{region}:{account}:{default}"
-        self._attributes[(logical_id, "Name")] = default
-        return default
-
-    def _attribute(self, logical_id: str, attribute: str) -> Any:
-        return self._attributes[(logical_id, attribute)]
-
-    def _create_bucket(self, logical_id: str, resolver: Resolver) -> None:
-        props = resolver.resolve(self.template.properties(logical_id))
-        name = self.physical_ids[logical_id]
-        kwargs: dict[str, Any] = {"Bucket": name}
-        if self.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-        self.s3.create_bucket(**kwargs)
-        status = (props.get("VersioningConfiguration") or {}).get("Status")
-        if status:
-            self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
-
-    def _create_table(self, logical_id: str, resolver: Resolver) -> None:
-        props = resolver.resolve(self.template.properties(logical_id))
-        name = self.physical_ids[logical_id]
-        if self.template.resources[logical_id]["Type"] == "AWS::Serverless::SimpleTable":
-            key = props.get("PrimaryKey") or {"Name": "id", "Type": "String"}
-            attribute_type = {"String": "S", "Number": "N", "Binary": "B"}[key.get("Type", "String")]
-            props = {
-                "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": key["Name"], "AttributeType": attribute_type}],
-                "BillingMode": "PAY_PER_REQUEST" if "ProvisionedThroughput" not in props else "PROVISIONED",
-                **{k: v for k, v in props.items() if k == "ProvisionedThroughput"},
-            }
-        kwargs: dict[str, Any] = {
-            "TableName": name,
-            "KeySchema": props["KeySchema"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-        }
-        billing = props.get("BillingMode") or ("PROVISIONED" if "ProvisionedThroughput" in props else "PAY_PER_REQUEST")
-        kwargs["BillingMode"] = billing
-        if billing == "PROVISIONED":
-            kwargs["ProvisionedThroughput"] = _throughput(props.get("ProvisionedThroughput"))
-        for section in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-            if props.get(section):
-                kwargs[section] = [_index(index, billing, section) for index in props[section]]
-        stream = props.get("StreamSpecification")
-        if stream:
-            kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
-        reply = self.dynamodb.create_table(**kwargs)
-        if stream:
-            self._attributes[(logical_id, "StreamArn")] = reply["TableDescription"].get("LatestStreamArn")
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl and str(ttl.get("Enabled")).lower() == "true":
-            self.dynamodb.update_time_to_live(
-                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
-            )
-
-    def _create_function(self, logical_id: str, resolver: Resolver, role_arn: str) -> None:
-        props = self.template.properties(logical_id)
-        code_uri = props.get("CodeUri")
-        if not isinstance(code_uri, str):
-            raise EmulatorError(f"{logical_id}: the emulator needs CodeUri to be a local folder, got {code_uri!r}")
-        handler = resolver.resolve(props.get("Handler", "app.lambda_handler"))
-        variables = resolver.resolve((props.get("Environment") or {}).get("Variables") or {})
-        environment = {name: to_environment_value(value) for name, value in variables.items()}
-        spec = FunctionSpec(
-            logical_id=logical_id,
-            name=self.physical_ids[logical_id],
-            arn=self._attributes[(logical_id, "Arn")],
-            code_dir=(self.template.base_dir / code_uri).resolve(),
-            handler=handler,
-            memory_mb=int(resolver.resolve(props.get("MemorySize", 128))),
-            timeout_s=float(resolver.resolve(props.get("Timeout", 3))),
-            environment=environment,
-        )
-        if not spec.code_dir.is_dir():
-            raise EmulatorError(f"{logical_id}: CodeUri folder {spec.code_dir} does not exist")
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as zipped:
-            zipped.writestr("README.txt", "hpt emulator: the handler runs in-process from CodeUri\n")
-        self.lambda_client.create_function(
-            FunctionName=spec.name,
-            Runtime=str(resolver.resolve(props.get("Runtime", "python3.12"))),
-            Role=role_arn,
-            Handler=handler,
-            Code={"ZipFile": archive.getvalue()},
-            Timeout=int(spec.timeout_s),
-            MemorySize=spec.memory_mb,
-            Environment={"Variables": environment},
-        )
-        self.functions[logical_id] = spec
-
-    def _create_state_machine(self, logical_id: str, resolver: Resolver, role_arn: str) -> None:
-        props = self.template.properties(logical_id)
-        serverless = self.template.resources[logical_id]["Type"] == "AWS::Serverless::StateMachine"
-        if serverless and isinstance(props.get("DefinitionUri"), str):
-            path = self.template.base_dir / props["DefinitionUri"]
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise EmulatorError(f"{logical_id}: cannot read DefinitionUri {path}: {exc}") from exc
-        elif "Definition" in props:
-            text = json.dumps(resolver.resolve(props["Definition"]))
-        elif not serverless and "DefinitionString" in props:
-            text = str(resolver.resolve(props["DefinitionString"]))
-        else:
-            raise EmulatorError(
-                f"{logical_id}: the emulator needs a local DefinitionUri, Definition or DefinitionString"
-            )
-        substitutions = resolver.resolve(props.get("DefinitionSubstitutions") or {})
-        for key, value in substitutions.items():
-            text = text.replace("${" + key + "}", to_environment_value(value))
-        leftover = sorted(set(_PLACEHOLDER.findall(text)))
-        if leftover:
-            raise EmulatorError(f"{logical_id}: no DefinitionSubstitutions for {', '.join(leftover)}")
-        try:
-            json.loads(text)
-        except ValueError as exc:
-            raise EmulatorError(f"{logical_id}: the definition is not valid JSON: {exc}") from exc
-        kind_key = "Type" if serverless else "StateMachineType"
-        reply = self.sfn.create_state_machine(
-            name=self.physical_ids[logical_id],
-            definition=text,
-            roleArn=role_arn,
-            type=str(resolver.resolve(props.get(kind_key, "STANDARD"))),
-        )
-        self.state_machines[logical_id] = reply["stateMachineArn"]
-
 
 class _MarshalError(Exception):
     """The handler's return value is not JSON-serialisable."""
@@ -955,41 +765,3 @@ def _is_service_error(exc: BaseException) -> bool:
     from werkzeug.exceptions import HTTPException
 
     return isinstance(exc, HTTPException | ServiceException)
-
-
-def _bucket_name(default: str, account_id: str) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", f"{default}-{account_id}".lower()).strip("-")
-    return name[:63].rstrip("-")
-
-
-def _throughput(value: Mapping[str, Any] | None) -> dict[str, int]:
-    value = value or {}
-    return {
-        "ReadCapacityUnits": int(value.get("ReadCapacityUnits", 5)),
-        "WriteCapacityUnits": int(value.get("WriteCapacityUnits", 5)),
-    }
-
-
-def _index(index: Mapping[str, Any], billing: str, section: str) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "IndexName": index["IndexName"],
-        "KeySchema": index["KeySchema"],
-        "Projection": index.get("Projection") or {"ProjectionType": "ALL"},
-    }
-    if section == "GlobalSecondaryIndexes" and billing == "PROVISIONED":
-        result["ProvisionedThroughput"] = _throughput(index.get("ProvisionedThroughput"))
-    return result
-
-
-def _rule_input(props: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
-    if "InputTransformer" in props:
-        raise EmulatorError("EventBridgeRule InputTransformer is not supported by the emulator")
-    if "Input" in props:
-        return json.loads(props["Input"])
-    path = props.get("InputPath")
-    if not path or path == "$":
-        return dict(event)
-    value: Any = event
-    for part in path.removeprefix("$.").split("."):
-        value = value[part]
-    return value

@@ -1,15 +1,17 @@
-"""EventBridge events as AWS delivers them, and EventBridge pattern matching for the template's rules."""
+"""EventBridge events as AWS delivers them, and what a rule's target receives (matching is moto's)."""
 
 from __future__ import annotations
 
-import fnmatch
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-__all__ = ["matches_pattern", "s3_object_created_event"]
+from ._template import EmulatorError
+
+__all__ = ["matches_pattern", "s3_object_created_event", "target_input"]
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -98,10 +100,7 @@ def s3_object_created_event(
 
 
 def matches_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-    """Tell whether an EventBridge event pattern matches an event.
-
-    Supports exact values, ``prefix``, ``suffix``, ``anything-but``, ``exists``, ``equals-ignore-case``,
-    ``wildcard`` (``*`` only) and ``numeric`` comparisons, nested to any depth.
+    """Tell whether an EventBridge event pattern matches an event, with moto's EventBridge matcher.
 
     Parameters
     ----------
@@ -121,58 +120,40 @@ def matches_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> boo
     ...                 {"detail": {"object": {"key": "datasets/a.npz"}}})
     True
     """
-    for field, expected in pattern.items():
-        present = field in event
-        actual = event.get(field)
-        if isinstance(expected, Mapping):
-            if not isinstance(actual, Mapping) or not matches_pattern(expected, actual):
-                return False
-            continue
-        rules = expected if isinstance(expected, list) else [expected]
-        values = actual if isinstance(actual, list) else [actual]
-        if not any(_matches_rule(rule, present, value) for rule in rules for value in values or [None]):
-            return False
-    return True
+    from moto.events.models import EventPattern
+
+    return EventPattern.load(json.dumps(pattern)).matches_event(dict(event))  # type: ignore[arg-type]
 
 
-def _matches_rule(rule: Any, present: bool, value: Any) -> bool:
-    if not isinstance(rule, Mapping):
-        return present and rule == value
-    if "exists" in rule:
-        return bool(rule["exists"]) == present
-    if not present:
-        return False
-    if "prefix" in rule:
-        return isinstance(value, str) and value.startswith(str(rule["prefix"]))
-    if "suffix" in rule:
-        return isinstance(value, str) and value.endswith(str(rule["suffix"]))
-    if "equals-ignore-case" in rule:
-        return isinstance(value, str) and value.lower() == str(rule["equals-ignore-case"]).lower()
-    if "wildcard" in rule:
-        return isinstance(value, str) and _wildcard(str(rule["wildcard"]), value)
-    if "anything-but" in rule:
-        excluded = rule["anything-but"]
-        if isinstance(excluded, Mapping):
-            return not any(_matches_rule({op: arg}, present, value) for op, arg in excluded.items())
-        return value not in (excluded if isinstance(excluded, list) else [excluded])
-    if "numeric" in rule:
-        return _numeric(rule["numeric"], value)
-    raise ValueError(f"unsupported EventBridge pattern rule {dict(rule)!r}")
+def target_input(target: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
+    """Return what an EventBridge rule target receives for ``event``: its ``Input``, ``InputPath`` or the event.
 
+    Parameters
+    ----------
+    target : Mapping
+        The target as ``ListTargetsByRule`` describes it.
+    event : Mapping
+        The matched event.
 
-def _wildcard(pattern: str, value: str) -> bool:
-    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+    Returns
+    -------
+    Any
+        The payload for the target.
 
+    Examples
+    --------
+    >>> target_input({"Input": '{"kind": "schedule"}'}, {"source": "aws.events"})
+    {'kind': 'schedule'}
+    >>> target_input({"InputPath": "$.detail.object"}, {"detail": {"object": {"key": "k"}}})
+    {'key': 'k'}
+    """
+    if "InputTransformer" in target:
+        raise EmulatorError("EventBridge InputTransformer is not supported by the emulator")
+    if "Input" in target:
+        return json.loads(target["Input"])
+    if target.get("InputPath", "$") == "$":
+        return dict(event)
+    from jsonpath_ng import parse
 
-def _numeric(conditions: list[Any], value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    checks = {
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        "=": lambda a, b: a == b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-    }
-    pairs = zip(conditions[::2], conditions[1::2], strict=True)
-    return all(checks[op](value, bound) for op, bound in pairs)
+    matches = parse(target["InputPath"]).find(event)
+    return matches[0].value if matches else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 import sys
 import threading
 import time
@@ -276,6 +275,11 @@ class RoutedStream(io.TextIOBase):
         setattr(sys, name, stream)
         return stream, current
 
+    def uninstall(self, name: str, replaced: TextIO) -> None:
+        """Put back ``sys.<name>`` as :meth:`install` found it, unless someone replaced this stream since."""
+        if getattr(sys, name) is self:
+            setattr(sys, name, replaced)
+
     @contextmanager
     def captured(self, sink: Callable[[str], None]) -> Iterator[None]:
         """Send what the calling thread writes to ``sink`` for the duration of the block."""
@@ -311,8 +315,3 @@ class RoutedStream(io.TextIOBase):
         """``base``'s encoding."""
         return getattr(self.base, "encoding", "utf-8")
 
-
-def scoped_environ_installed() -> ScopedEnviron | None:
-    """Return the installed :class:`ScopedEnviron`, if ``os.environ`` is one."""
-    current = os.environ
-    return current if isinstance(current, ScopedEnviron) else None
