@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data import CSV_FILES, csv_set_fingerprint, inspect_csv_folder, inspect_npz
 from ..errors import DataError, NotFoundError, StoreError
+from ._common import error_code
 from .events import DATASETS_PREFIX, SUCCESS_MARKER
 
 if TYPE_CHECKING:
@@ -35,11 +36,6 @@ class FetchedSplit:
     versions: dict[str, str] = field(default_factory=dict)
 
 
-def _client_error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Path) -> tuple[str, str]:
     """Download one object to ``dest``; return (sha256, version id)."""
     from botocore.exceptions import ClientError
@@ -50,9 +46,9 @@ def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Pa
     try:
         response = s3.get_object(**args)
     except ClientError as exc:
-        if _client_error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404", "InvalidArgument"):
+        if error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404", "InvalidArgument"):
             raise DataError(f"s3://{bucket}/{key}: no such object") from None
-        raise StoreError(f"s3://{bucket}/{key}: cannot read ({_client_error_code(exc)})") from exc
+        raise StoreError(f"s3://{bucket}/{key}: cannot read ({error_code(exc)})") from exc
     digest = hashlib.sha256()
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Write aside and rename: a reader never sees a half-written file (concurrent invocations share /tmp).
@@ -153,9 +149,9 @@ def read_text(s3: S3Client, bucket: str, key: str) -> str | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if _client_error_code(exc) in ("NoSuchKey", "404"):
+        if error_code(exc) in ("NoSuchKey", "404"):
             return None
-        raise StoreError(f"s3://{bucket}/{key}: cannot read ({_client_error_code(exc)})") from exc
+        raise StoreError(f"s3://{bucket}/{key}: cannot read ({error_code(exc)})") from exc
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:

@@ -24,6 +24,7 @@ from ..config import TuningConfig, load_config_text, parse_config
 from ..data import SplitData, load_split
 from ..errors import ConfigError, DataError, NotFoundError, TunerError
 from ..records import Experiment, ExperimentStatus, Run, RunStatus, content_id, utcnow
+from ._common import parse_s3_uri
 from .events import CONFIG_NAMES, DATASETS_PREFIX, RunRequest, dataset_of
 from .s3data import fetch_split, latest_split, read_text
 from .settings import Settings
@@ -146,7 +147,7 @@ class Services:
         if cached is not None:
             return cached
         dest = Path(self.settings.data_cache_dir) / run.data_fingerprint
-        bucket, data_key = _split_uri(run.data_uri)
+        bucket, data_key = parse_s3_uri(run.data_uri)
         fetched = fetch_split(self.s3, bucket, data_key, dest, versions=run.data_versions, target=target)
         if fetched.fingerprint != run.data_fingerprint:
             shutil.rmtree(dest, ignore_errors=True)
@@ -156,13 +157,6 @@ class Services:
         self._data.clear()  # one split per container is plenty; don't grow /tmp-backed memory without bound
         self._data[run.data_fingerprint] = split
         return split
-
-
-def _split_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise DataError(f"{uri}: not an s3:// URI")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
 
 
 # -- fan-out ---------------------------------------------------------------------------------------------------
