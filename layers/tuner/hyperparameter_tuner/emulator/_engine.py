@@ -3,171 +3,33 @@ real handler in this process. What is moto's and what is ours is listed in ``_te
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
 from typing import Any, TextIO
 from unittest import mock
 
 from ._events import matches_pattern, s3_object_created_event, target_input
+from ._faults import FaultHook, FunctionInvocationError, Invocation, is_service_error
 from ._runtime import FunctionSpec, HandlerLoader, LambdaContext, RoutedStream, ScopedEnviron, error_payload
 from ._template import EmulatorError, Template, load_template
 
-__all__ = [
-    "DEFAULT_ACCOUNT_ID",
-    "Emulator",
-    "FaultHook",
-    "FunctionInvocationError",
-    "Invocation",
-    "lambda_service_error",
-    "throttle",
-]
+__all__ = ["DEFAULT_ACCOUNT_ID", "Emulator"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
 _MOCK_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-_FAKE_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-}
-# Variables that would send boto3 elsewhere than the mock.
-_UNSET_ENVIRONMENT = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE")
-_CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
-
-FaultHook = Callable[[str, Any], None]
-"""Called as ``hook(function_logical_id, event)`` before each invocation; raising injects a fault.
-
-Raise a moto ``JsonRESTError`` (see :func:`lambda_service_error`) for a Lambda *service* error, which Step
-Functions reports as ``Lambda.<Code>``; raise anything else for a handler error (``Unhandled``).
-"""
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """One call that reached an emulated function.
-
-    Attributes
-    ----------
-    function : str
-        Logical id of the function.
-    event : Any
-        The decoded payload.
-    error : str or None
-        ``None`` on success; else the error type (handler exception class, or the injected service error code).
-    result : Any
-        The handler's return value on success, else the error payload.
-    started : float
-        ``time.monotonic()`` when the call began.
-    finished : float
-        ``time.monotonic()`` when it ended.
-    """
-
-    function: str
-    event: Any
-    error: str | None
-    result: Any
-    started: float
-    finished: float
-
-
-class FunctionInvocationError(EmulatorError):
-    """A direct :meth:`Emulator.invoke` returned a function error.
-
-    Attributes
-    ----------
-    function : str
-        Logical id of the function.
-    payload : dict
-        The error payload (``errorType``, ``errorMessage``, ...).
-    """
-
-    def __init__(self, function: str, payload: dict[str, Any]) -> None:
-        self.function = function
-        self.payload = payload
-        super().__init__(f"{function} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
-
-
-_service_error_classes: dict[str, type[Exception]] = {}
-
-
-def lambda_service_error(
-    code: str = "TooManyRequestsException", message: str = "Rate exceeded", status: int = 429
-) -> Exception:
-    """Build a Lambda service error that moto returns to the caller instead of running the handler.
-
-    Step Functions reports it as ``Lambda.<code>`` (``Lambda.TooManyRequestsException`` by default), which is
-    what the state machine's ``Retry`` matches.
-
-    Parameters
-    ----------
-    code : str, default "TooManyRequestsException"
-        The service error code.
-    message : str, default "Rate exceeded"
-        The error message.
-    status : int, default 429
-        The HTTP status of the error reply.
-
-    Returns
-    -------
-    Exception
-        A moto ``JsonRESTError`` instance, to raise from a :data:`FaultHook`.
-    """
-    from moto.core.exceptions import JsonRESTError
-
-    cls = _service_error_classes.get(code)
-    if cls is None:
-        cls = type(code, (JsonRESTError,), {})
-        _service_error_classes[code] = cls
-    error = cls(code, message)
-    error.code = status  # type: ignore[attr-defined]
-    return error
-
-
-def throttle(times: int, *, function: str | None = None, when: Callable[[Any], bool] | None = None) -> FaultHook:
-    """Return a fault hook that throttles the first ``times`` matching invocations.
-
-    Parameters
-    ----------
-    times : int
-        How many matching invocations fail with ``TooManyRequestsException``.
-    function : str or None, default None
-        Only invocations of this logical id match (any function when ``None``).
-    when : callable or None, default None
-        Only events for which ``when(event)`` is true match.
-
-    Returns
-    -------
-    FaultHook
-        The hook, for :meth:`Emulator.add_fault`.
-    """
-    lock = threading.Lock()
-    remaining = [times]
-
-    def hook(function_id: str, event: Any) -> None:
-        if function is not None and function_id != function:
-            return
-        if when is not None and not when(event):
-            return
-        with lock:
-            if remaining[0] <= 0:
-                return
-            remaining[0] -= 1
-        raise lambda_service_error()
-
-    return hook
-
+# Variables that would send boto3 elsewhere than the mock (moto sets fake keys itself).
+_UNSET_ENVIRONMENT = (
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+)
 
 
 class Emulator:
@@ -234,15 +96,15 @@ class Emulator:
         self.functions: dict[str, FunctionSpec] = {}
         self._parameters = {name: str(value) for name, value in (parameters or {}).items()}
         self._deployed: dict[str, Any] = {}
-        self._logs: dict[str, list[str]] = {}
-        self._streams: list[RoutedStream] = []
         self._exit_stack = ExitStack()
+        self._environ: ScopedEnviron | None = None
+        self._streams: list[RoutedStream] = []
+        self._logs: dict[str, list[str]] = {}
         self._clients: dict[str, Any] = {}
         self._faults: list[FaultHook] = []
         self._invocations: list[Invocation] = []
         self._lock = threading.Lock()
         self._loader = HandlerLoader()
-        self._environ: ScopedEnviron | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -250,9 +112,7 @@ class Emulator:
         self.start()
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -280,27 +140,25 @@ class Emulator:
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
         stack = self._exit_stack = ExitStack()
-        region = {"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
-        stack.enter_context(mock.patch.dict(os.environ, {**_FAKE_ENVIRONMENT, **region}))  # restores all on exit
+        # Packaged code points at no S3 object: the handlers run from CodeUri (VALIDATE_LAMBDA_S3 is moto's switch).
+        settings = {"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region, "VALIDATE_LAMBDA_S3": "false"}
+        stack.enter_context(mock.patch.dict(os.environ, settings))  # restores every variable on exit
         for name in [name for name in os.environ if name in _UNSET_ENVIRONMENT or name.startswith("AWS_ENDPOINT_URL")]:
             del os.environ[name]
         stack.enter_context(mock_aws(config=_MOCK_CONFIG))  # type: ignore[call-overload]
-        original_invoke = LambdaSimpleBackend.invoke
+        original_invoke, original_send = LambdaSimpleBackend.invoke, Rule.send_to_targets
 
         def invoke(backend: Any, function_name: str, *args: Any) -> str | bytes | None:
             return self._dispatch(original_invoke, backend, function_name, *args)
-
-        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
-        original_send = Rule.send_to_targets
 
         def send_to_targets(rule: Rule, *args: Any, **kwargs: Any) -> None:
             if rule.event_pattern.get_pattern():  # moto matches every event to a rule without one (a schedule)
                 original_send(rule, *args, **kwargs)
 
+        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         if not self.retry_sleep:
-            no_sleep = SimpleNamespace(sleep=self._record_retry_sleep)
-            stack.enter_context(mock.patch.object(retrier_decl, "time", no_sleep))
+            stack.enter_context(mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=self._retry_sleep)))
         for name in ("stdout", "stderr"):
             stream, replaced = RoutedStream.install(name)
             self._streams.append(stream)
@@ -323,59 +181,47 @@ class Emulator:
                 if Emulator._active is self:
                     Emulator._active = None
 
-    def _record_retry_sleep(self, seconds: float) -> None:
+    def _retry_sleep(self, seconds: float) -> None:
         with self._lock:
             self.retry_sleeps.append(seconds)
 
     def _stop_running_executions(self, timeout: float = 10.0) -> None:
-        sfn = self.sfn
-        running: list[str] = []
-        for arn in self._physical_ids("AWS::StepFunctions::StateMachine"):
-            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="RUNNING"):
-                running.extend(execution["executionArn"] for execution in page["executions"])
+        running = [
+            execution["executionArn"]
+            for arn in self._physical_ids("AWS::StepFunctions::StateMachine")
+            for execution in self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+        ]
         for execution_arn in running:
             logger.warning("stopping execution %s still running at emulator shutdown", execution_arn)
-            sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
+            self.sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
         deadline = time.monotonic() + timeout
         for execution_arn in running:
-            while time.monotonic() < deadline and sfn.describe_execution(executionArn=execution_arn)["status"] == (
-                "RUNNING"
-            ):
+            while time.monotonic() < deadline and self._status(execution_arn) == "RUNNING":
                 time.sleep(0.05)
 
     # -- the stack ----------------------------------------------------------------------------------------------
 
     def _deploy(self) -> None:
         """Create the template's stack in moto, then do what moto's CloudFormation leaves undone."""
-        artifact = (f"{self.stack_name}-artifacts-{self.account_id}".lower(), "placeholder.zip")
-        self._deployed = self.template.to_cloudformation(self._parameters, self.region, self.account_id, artifact)
-        outside_us_east_1 = {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
-        self.s3.create_bucket(Bucket=artifact[0], **({} if self.region == "us-east-1" else outside_us_east_1))
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as zipped:
-            zipped.writestr("README.txt", "hpt emulator: the handler runs in-process from CodeUri\n")
-        self.s3.put_object(Bucket=artifact[0], Key=artifact[1], Body=archive.getvalue())
-
         from moto.stepfunctions import models as sfn_models
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+        self._deployed = self.template.to_cloudformation(self._parameters, self.region, self.account_id)
         cloudformation = self.client("cloudformation")
-        # moto's CloudFormation creates state machines in the Step Functions backend that does not execute them.
+        # moto's CloudFormation creates state machines in its Step Functions backend that does not execute them.
         with mock.patch.object(sfn_models, "stepfunctions_backends", stepfunctions_parser_backends):
             cloudformation.create_stack(
                 StackName=self.stack_name,
                 TemplateBody=json.dumps(self._deployed),
                 Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in self._parameters.items()],
-                Capabilities=_CAPABILITIES,
+                Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
             )
         (stack,) = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"]
         if stack["StackStatus"] != "CREATE_COMPLETE":
             raise EmulatorError(f"stack {self.stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
         for resource in cloudformation.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
-            self.resources[resource["LogicalResourceId"]] = (
-                resource["ResourceType"],
-                resource.get("PhysicalResourceId", ""),
-            )
+            logical_id, physical_id = resource["LogicalResourceId"], resource.get("PhysicalResourceId")
+            self.resources[logical_id] = (resource["ResourceType"], physical_id)
         for logical_id in self._logical_ids("AWS::S3::Bucket"):  # moto's AWS::S3::Bucket ignores versioning
             versioning = self._deployed_properties(logical_id).get("VersioningConfiguration")
             if versioning:
@@ -386,23 +232,15 @@ class Emulator:
 
     def _function_spec(self, logical_id: str) -> FunctionSpec:
         code_uri = self.template.properties(logical_id).get("CodeUri")
-        if not isinstance(code_uri, str):
+        code_dir = (self.template.base_dir / code_uri).resolve() if isinstance(code_uri, str) else None
+        if code_dir is None or not code_dir.is_dir():
             raise EmulatorError(f"{logical_id}: the emulator needs CodeUri to be a local folder, got {code_uri!r}")
-        code_dir = (self.template.base_dir / code_uri).resolve()
-        if not code_dir.is_dir():
-            raise EmulatorError(f"{logical_id}: CodeUri folder {code_dir} does not exist")
         config = self.lambda_client.get_function_configuration(FunctionName=self.resources[logical_id][1])
         variables = (config.get("Environment") or {}).get("Variables") or {}
         return FunctionSpec(
-            logical_id=logical_id,
-            name=config["FunctionName"],
-            arn=config["FunctionArn"],
-            code_dir=code_dir,
-            handler=config["Handler"],
-            memory_mb=int(config["MemorySize"]),
-            timeout_s=float(config["Timeout"]),
-            environment={name: str(value) for name, value in variables.items()},
-        )
+            logical_id, config["FunctionName"], config["FunctionArn"], code_dir, config["Handler"],
+            int(config["MemorySize"]), float(config["Timeout"]), {key: str(value) for key, value in variables.items()},
+        )  # fmt: skip
 
     def _deployed_properties(self, logical_id: str) -> dict[str, Any]:
         properties: dict[str, Any] = self._deployed["Resources"][logical_id].get("Properties") or {}
@@ -438,13 +276,11 @@ class Emulator:
         if self._environ is None:
             raise EmulatorError("the emulator is not running")
         with self._lock:
-            cached = self._clients.get(service)
-            if cached is None:
+            if service not in self._clients:
                 import boto3
 
-                cached = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
-                self._clients[service] = cached
-            return cached
+                self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+            return self._clients[service]
 
     @property
     def s3(self) -> Any:
@@ -511,11 +347,10 @@ class Emulator:
         return payload
 
     def deliver_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Deliver an event to the emulated functions targeted by every enabled rule of the default bus it matches.
+        """Deliver an event to the functions targeted by the enabled rules of the default bus that match it.
 
-        Rules, their patterns and targets are the stack's, as moto's EventBridge holds them; matching is moto's.
-        Each target is invoked synchronously with what EventBridge would send it (``Input``, ``InputPath`` or the
-        event).
+        The rules, patterns and targets are the stack's, as moto's EventBridge holds them, and matching is moto's.
+        Each target is invoked synchronously with what EventBridge sends it (``Input``, ``InputPath`` or the event).
 
         Parameters
         ----------
@@ -527,9 +362,8 @@ class Emulator:
         dict
             Each invoked function's logical id mapped to its result, in template order.
         """
-        events = self.client("events")
         results: dict[str, Any] = {}
-        for page in events.get_paginator("list_rules").paginate(EventBusName="default"):
+        for page in self.client("events").get_paginator("list_rules").paginate(EventBusName="default"):
             for rule in page["Rules"]:
                 pattern = rule.get("EventPattern") if rule.get("State") == "ENABLED" else None
                 if pattern and matches_pattern(json.loads(pattern), event):
@@ -568,25 +402,18 @@ class Emulator:
         """
         bucket_name = bucket or self.bucket_name
         for logical_id in self._logical_ids("AWS::S3::Bucket"):
-            if self.resources[logical_id][1] != bucket_name:
-                continue
             notification = self._deployed_properties(logical_id).get("NotificationConfiguration") or {}
             enabled = (notification.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled")
-            if str(enabled).lower() != "true":
+            if self.resources[logical_id][1] == bucket_name and str(enabled).lower() != "true":
                 raise EmulatorError(
                     f"bucket {logical_id} has no NotificationConfiguration.EventBridgeConfiguration."
                     "EventBridgeEnabled: true, so S3 would not send Object Created events to EventBridge"
                 )
         head = self.s3.head_object(Bucket=bucket_name, Key=key)
-        version_id = head.get("VersionId")
+        version_id = None if head.get("VersionId") in (None, "null") else head["VersionId"]
+        size = int(head["ContentLength"])
         event = s3_object_created_event(
-            bucket_name,
-            key,
-            None if version_id in (None, "null") else version_id,
-            head["ETag"],
-            int(head["ContentLength"]),
-            region=self.region,
-            account_id=self.account_id,
+            bucket_name, key, version_id, head["ETag"], size, region=self.region, account_id=self.account_id
         )
         return self.deliver_event(event)
 
@@ -615,14 +442,16 @@ class Emulator:
             If the execution is still running after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        while True:
-            reply: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
-            if reply["status"] != "RUNNING":
-                reply.pop("ResponseMetadata", None)
-                return reply
+        while self._status(execution_arn) == "RUNNING":
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout} s")
             time.sleep(poll_interval)
+        reply: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
+        reply.pop("ResponseMetadata", None)
+        return reply
+
+    def _status(self, execution_arn: str) -> str:
+        return str(self.sfn.describe_execution(executionArn=execution_arn)["status"])
 
     def add_fault(self, hook: FaultHook) -> None:
         """Register a fault hook, called before every emulated invocation (see :data:`FaultHook`)."""
@@ -644,7 +473,8 @@ class Emulator:
         return len(self.invocations(function_logical_id))
 
     def handler_module(self, function_logical_id: str) -> ModuleType:
-        """Return the function's loaded handler module (to inspect its globals), loading it if needed.
+        """Return the function's handler module (one per function, shared by its warm invocations), loading it
+        (its cold start) if needed, to inspect its globals.
 
         Parameters
         ----------
@@ -654,7 +484,7 @@ class Emulator:
         Returns
         -------
         ModuleType
-            The module holding the handler (one per function, shared by its warm invocations).
+            The module holding the handler.
         """
         spec = self._function(function_logical_id)
         with self._require_environ().scoped(spec.environment):
@@ -678,15 +508,10 @@ class Emulator:
             return "".join(self._logs.get(function_logical_id, []))
 
     def _dispatch(
-        self,
-        original: Callable[..., str | bytes | None],
-        backend: Any,
-        function_name: str,
-        qualifier: str | None,
-        body: Any,
-        headers: Any,
-        response_headers: Any,
-    ) -> str | bytes | None:
+        self, original: Callable[..., str | bytes | None], backend: Any, function_name: str, qualifier: str | None,
+        body: Any, headers: Any, response_headers: Any,
+    ) -> str | bytes | None:  # fmt: skip
+        """moto's ``LambdaSimpleBackend.invoke``: run the function's handler as the Lambda runtime would."""
         spec = self._function_by_name(function_name)
         if spec is None:
             return original(backend, function_name, qualifier, body, headers, response_headers)
@@ -696,22 +521,18 @@ class Emulator:
             faults = list(self._faults)
         context = LambdaContext.for_function(spec)
         try:
-            try:
-                for hook in faults:
-                    hook(spec.logical_id, event)
-            except Exception as exc:
-                if _is_service_error(exc):
-                    error = getattr(exc, "error_type", type(exc).__name__)
-                    self._record(Invocation(spec.logical_id, event, error, None, started, time.monotonic()))
-                raise
+            for hook in faults:
+                hook(spec.logical_id, event)
             with self._require_environ().scoped(spec.environment), self._captured_output(spec.logical_id):
                 value = self._loader.handler(spec)(event, context)
             try:
-                encoded = json.dumps(value)
+                encoded = json.dumps(value).encode()
             except (TypeError, ValueError) as exc:
                 raise _MarshalError(f"Unable to marshal response: {exc}") from exc
         except Exception as exc:
-            if _is_service_error(exc):
+            if is_service_error(exc):  # a Lambda service error: moto replies with it, Step Functions sees Lambda.<Code>
+                error = getattr(exc, "error_type", type(exc).__name__)
+                self._record(Invocation(spec.logical_id, event, error, None, started, time.monotonic()))
                 raise
             payload = error_payload(exc, context.aws_request_id)
             if isinstance(exc, _MarshalError):
@@ -721,7 +542,7 @@ class Emulator:
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(payload).encode()
         self._record(Invocation(spec.logical_id, event, None, value, started, time.monotonic()))
-        return encoded.encode()
+        return encoded
 
     @contextmanager
     def _captured_output(self, logical_id: str) -> Iterator[None]:
@@ -758,10 +579,3 @@ class Emulator:
 
 class _MarshalError(Exception):
     """The handler's return value is not JSON-serialisable."""
-
-
-def _is_service_error(exc: BaseException) -> bool:
-    from moto.core.exceptions import ServiceException
-    from werkzeug.exceptions import HTTPException
-
-    return isinstance(exc, HTTPException | ServiceException)

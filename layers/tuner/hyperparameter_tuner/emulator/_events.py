@@ -26,15 +26,9 @@ def s3_object_created_event(
     *,
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT_ID,
-    sequencer: str | None = None,
-    reason: str = "PutObject",
-    time: datetime | None = None,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
-    """Build the EventBridge "Object Created" event that S3 sends for a new object.
-
-    The shape is the one S3 delivers to EventBridge when the bucket has EventBridge notifications
-    enabled, so a handler wired through an ``EventBridgeRule`` sees exactly this event.
+    """Build the EventBridge "Object Created" event that S3 sends for a new object ``PutObject`` wrote, when the
+    bucket has EventBridge notifications enabled: what a handler wired through an ``EventBridgeRule`` receives.
 
     Parameters
     ----------
@@ -53,14 +47,6 @@ def s3_object_created_event(
         Region of the bucket.
     account_id : str, default "123456789012"
         Account that owns the bucket (moto's default account).
-    sequencer : str or None, default None
-        S3 event sequencer; a hex timestamp when omitted.
-    reason : str, default "PutObject"
-        The API that created the object (``PutObject``, ``CompleteMultipartUpload``, ``CopyObject``, ...).
-    time : datetime or None, default None
-        Event time; now (UTC) when omitted.
-    event_id : str or None, default None
-        Event id; a random UUID when omitted.
 
     Returns
     -------
@@ -73,18 +59,18 @@ def s3_object_created_event(
     >>> event["detail-type"], event["detail"]["object"]["etag"], event["detail"]["object"]["version-id"]
     ('Object Created', 'abc', 'v1')
     """
-    when = (time or datetime.now(UTC)).astimezone(UTC)
+    now = datetime.now(UTC)
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "etag": etag.strip('"')}
     if version_id is not None:
         obj["version-id"] = version_id
-    obj["sequencer"] = sequencer or f"{int(when.timestamp() * 1_000_000):016X}"
+    obj["sequencer"] = f"{int(now.timestamp() * 1_000_000):016X}"
     return {
         "version": "0",
-        "id": event_id or str(uuid.uuid4()),
+        "id": str(uuid.uuid4()),
         "detail-type": "Object Created",
         "source": "aws.s3",
         "account": account_id,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [f"arn:aws:s3:::{bucket}"],
         "detail": {
@@ -94,7 +80,7 @@ def s3_object_created_event(
             "request-id": uuid.uuid4().hex[:16].upper(),
             "requester": account_id,
             "source-ip-address": "127.0.0.1",
-            "reason": reason,
+            "reason": "PutObject",
         },
     }
 

@@ -5,14 +5,18 @@ What is moto's and what is ours when the emulator deploys a template (moto 5.2.5
 - ``samtranslator`` expands the SAM template (parameters, ``Globals``, policy templates, events into rules and
   permissions) exactly as the ``AWS::Serverless-2016-10-31`` transform does; moto's CloudFormation then creates the
   stack, resolving every intrinsic function, parameter and condition.
-- Ours, in :meth:`Template.to_cloudformation`: local artifact paths are "packaged" as ``sam package`` would (code and
-  layers point at a placeholder archive: the handlers run in-process from ``CodeUri``), and each state machine's
-  definition is read from its local ``DefinitionUri`` with its ``DefinitionSubstitutions`` turned into an
-  ``Fn::Join`` — moto neither loads ``DefinitionS3Location`` nor applies substitutions.
-- Ours, after the stack exists (``Emulator``): the bucket's ``VersioningConfiguration``, which moto's
-  ``AWS::S3::Bucket`` ignores; delivering events (S3 "Object Created" and rules to Lambda targets, which moto's
-  EventBridge cannot invoke); routing every Lambda invocation to the real handler.
-- Not created at all: the types in :data:`NOT_IN_MOTO`, which moto's CloudFormation cannot create.
+- Ours, in :meth:`Template.to_cloudformation`: local artifact paths are "packaged" as ``sam package`` would, but
+  code and layers point at an S3 object that does not exist (moto is told not to check, ``VALIDATE_LAMBDA_S3``):
+  the handlers run in-process from ``CodeUri``. Each state machine's definition is read from its local
+  ``DefinitionUri``, its ``DefinitionSubstitutions`` spelt as an ``Fn::Join``: moto neither loads
+  ``DefinitionS3Location`` nor applies substitutions.
+- Ours, around the stack (``Emulator``): moto's CloudFormation creates state machines in a Step Functions backend
+  that does not execute them, so the emulator points it at the one that does; it applies the bucket's
+  ``VersioningConfiguration``, which moto's ``AWS::S3::Bucket`` ignores; it keeps moto's EventBridge from
+  matching every event to a rule that has no pattern (a schedule); it delivers events to Lambda targets (S3
+  "Object Created" events and rules' targets, which moto's EventBridge cannot invoke), and routes every Lambda
+  invocation to the real handler, in this process.
+- Left out of the stack: the types in :data:`NOT_IN_MOTO`, which moto's CloudFormation cannot create.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ NOT_IN_MOTO: dict[str, str] = {
 }
 """Resource types that moto's CloudFormation cannot create: the emulator leaves them out of the stack."""
 
+_PACKAGE = {"Bucket": "hpt-emulator-artifacts", "Key": "packaged.zip"}  # no such object: see the module docstring
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _PACKAGED = {
     "AWS::Serverless::Function": "CodeUri",
@@ -121,9 +126,7 @@ class Template:
         merged: dict[str, Any] = Globals(copy.deepcopy(self.body)).merge(resource.get("Type", ""), own, logical_id)
         return merged
 
-    def to_cloudformation(
-        self, parameters: dict[str, str], region: str, account_id: str, artifact: tuple[str, str]
-    ) -> dict[str, Any]:
+    def to_cloudformation(self, parameters: dict[str, str], region: str, account_id: str) -> dict[str, Any]:
         """Return the CloudFormation template to create in moto (see the module docstring for what is changed).
 
         Parameters
@@ -132,8 +135,6 @@ class Template:
             Values of template parameters (the others take their defaults).
         region, account_id : str
             Where the stack is created (the translator's pseudo parameters).
-        artifact : tuple[str, str]
-            Bucket and key of the placeholder archive that packaged code and layers point at.
 
         Returns
         -------
@@ -150,7 +151,6 @@ class Template:
 
         sam = copy.deepcopy(self.body)
         definitions: dict[str, str] = {}
-        bucket, key = artifact
         for logical_id, resource in sam["Resources"].items():
             prop = _PACKAGED.get(resource.get("Type", ""))
             props = resource.get("Properties") or {}
@@ -158,7 +158,7 @@ class Template:
                 continue
             if prop == "DefinitionUri":
                 definitions[logical_id] = self._read(logical_id, props[prop])
-            props[prop] = {"Bucket": bucket, "Key": key}
+            props[prop] = _PACKAGE
         pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::Partition": "aws"}
         try:
             cfn: dict[str, Any] = transform(sam, {**parameters, **pseudo}, _NoManagedPolicies())
