@@ -451,6 +451,25 @@ def test_events_outside_the_rule_reach_no_function(emulator: Emulator) -> None:
     assert emulator.invocations() == []
 
 
+def test_a_disabled_rule_delivers_nothing(emulator: Emulator) -> None:
+    # Given: the stack's rule for the fan-out, as moto's EventBridge holds it, disabled
+    events = emulator.client("events")
+    (rule,) = [rule for rule in events.list_rules()["Rules"] if "EventPattern" in rule]
+    events.disable_rule(Name=rule["Name"])
+    emulator.s3.put_object(Bucket=emulator.bucket_name, Key="datasets/a.json", Body=b"{}")
+
+    # When / Then
+    assert emulator.deliver_s3_object_created("datasets/a.json") == {}
+    assert emulator.invocations() == []
+
+
+def test_a_template_the_sam_translator_refuses_is_an_error(project: Path) -> None:
+    template = project / "template.yaml"
+    template.write_text(template.read_text().replace("Type: EventBridgeRule", "Type: NoSuchEventSource"))
+    with pytest.raises(EmulatorError, match="the SAM transform failed"), Emulator(template):
+        pass
+
+
 def test_handler_output_goes_to_function_logs_not_stdout(project: Path) -> None:
     caller = io.StringIO()
     with contextlib.redirect_stdout(caller), Emulator(project / "template.yaml") as emu:
