@@ -220,7 +220,7 @@ class Emulator:
         if stack["StackStatus"] != "CREATE_COMPLETE":
             raise EmulatorError(f"stack {self.stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
         for resource in cloudformation.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
-            logical_id, physical_id = resource["LogicalResourceId"], resource.get("PhysicalResourceId")
+            logical_id, physical_id = resource["LogicalResourceId"], resource.get("PhysicalResourceId", "")
             self.resources[logical_id] = (resource["ResourceType"], physical_id)
         for logical_id in self._logical_ids("AWS::S3::Bucket"):  # moto's AWS::S3::Bucket ignores versioning
             versioning = self._deployed_properties(logical_id).get("VersioningConfiguration")
