@@ -1,14 +1,16 @@
 # hyperparameter-tuner: the two commands of the README, and their parts.
 #   make example   install into .venv, write the example splits, tune both examples locally
-#   make test      install into .venv (+ checker tools in .tools/), lint, type-check, scan, run every test
+#   make test      install into .venv (+ checker tools in .tools/), lint, type-check, scan, `sam build` and check the
+#                  trainer package against its size budget, run every test
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PY313 := $(shell pyenv root 2>/dev/null)/versions/3.13.0/bin
+SAM_BUILD_DIR := $(CURDIR)/.aws-sam/build
 
-.PHONY: install example test lint typecheck scan pytest tools build clean
+.PHONY: install example test lint typecheck scan pytest tools build size clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,10 +45,19 @@ scan: tools
 pytest: $(STAMP)
 	AWS_EC2_METADATA_DISABLED=true $(BIN)/python -m pytest -n 2 -q
 
-test: $(STAMP) tools lint typecheck scan pytest
+# The size budget is a step of its own, on the build `make build` just made; the test run then reuses that build
+# (HPT_SAM_BUILD_DIR) instead of building again. Without CI set, a missing tool skips its test; with CI, it fails.
+test: export HPT_SAM_BUILD_DIR := $(SAM_BUILD_DIR)
+test: $(STAMP) tools lint typecheck scan size pytest
 
 build: tools
-	PATH="$(PY313):$$PATH" SAM_CLI_TELEMETRY=0 .tools/sam/bin/sam build --region us-east-1
+	PATH="$(PY313):$$PATH" SAM_CLI_TELEMETRY=0 .tools/sam/bin/sam build --region us-east-1 --build-dir $(SAM_BUILD_DIR)
+
+size: $(STAMP) build
+	HPT_SAM_BUILD_DIR=$(SAM_BUILD_DIR) AWS_EC2_METADATA_DISABLED=true $(BIN)/python -m pytest -q -p no:xdist \
+		tests/template/test_package_size.py::test_budget_leaves_room_under_the_lambda_limit \
+		tests/template/test_package_size.py::test_trainer_package_within_budget \
+		tests/template/test_tools.py::test_sam_build_trainer_fits_lambda_size_limit
 
 clean:
 	rm -rf .hpt .aws-sam examples/data .pytest_cache .mypy_cache .ruff_cache

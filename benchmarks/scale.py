@@ -178,7 +178,7 @@ def main() -> None:
     print(f"largest payloads: execution input {fan['execution_input_bytes']} B, manifest item "
           f"{fan['largest_item_bytes']} B (budget 8192 B)")
     print(f"trainer invocations per experiment {batches / args.experiments:.4f}, state transitions per experiment "
-          f"{transitions / args.experiments:.4f}")
+          f"{transitions / args.experiments:.4f} (per-run and per-batch counts measured by benchmarks/transitions.py)")
     for r in reduces:
         print(f"reducer over {r['rows']:,} records: {r['seconds']:.2f} s, held while streaming "
               f"{r['held_bytes'] / 1e6:.2f} MB (process peak incl. moto {r['peak_bytes'] / 1e6:.2f} MB)")

@@ -179,7 +179,7 @@ import boto3
 
 s3 = boto3.client("s3")
 ddb = boto3.client("dynamodb")
-lock = threading.Lock()
+lock = threading.Condition()
 active = 0
 peak = 0
 
@@ -193,6 +193,9 @@ def lambda_handler(event, context):
     with lock:
         active += 1
         peak = max(peak, active)
+        lock.notify_all()
+        # "rendezvous": N: hold until N trainers have been in flight at once (an event, not a sleep)
+        lock.wait_for(lambda: peak >= control.get("rendezvous", 0), timeout=120)
     try:
         time.sleep(control.get("sleep", 0))
         if event["batch"] in control.get("fail_batches", []):
@@ -369,7 +372,7 @@ def test_throttling_beyond_max_attempts_is_recorded_as_a_batch_failure(emulator:
 
 @pytest.mark.parametrize("max_concurrency", [1, 3])
 def test_max_concurrency_is_respected(emulator: Emulator, start_run: Start, max_concurrency: int) -> None:
-    run = start_run(batches=9, max_concurrency=max_concurrency, sleep=0.05)
+    run = start_run(batches=9, max_concurrency=max_concurrency, rendezvous=max_concurrency)
     assert emulator.wait_for_execution(run["execution_arn"], timeout=30)["status"] == "SUCCEEDED"
     trainer = emulator.handler_module("TrainerFunction")
     assert trainer.peak == max_concurrency

@@ -7,10 +7,9 @@ Partial-failure scenarios run on both engines: the local engine (``LocalTuner``)
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -247,76 +246,146 @@ def test_throttled_twice_then_success_is_three_invocations(emu: Emulator, split_
     assert [e.status for e in experiments(emu, started["run_id"])] == [ExperimentStatus.SUCCEEDED] * TOTAL
 
 
+def test_every_trainer_task_has_a_timeout_within_lambdas() -> None:
+    # The hung-trainer tests below make this timeout fire on a fake clock: it must exist for them to mean anything.
+    train = json.loads(ASL.read_text())["States"]["TrainBatches"]["ItemProcessor"]["States"]["TrainBatch"]
+    assert train["TimeoutSeconds"] == 900  # Lambda's own limit: a hung trainer ends the task, never the run
+
+
+class _TaskTimer:
+    """Stands in for the ``threading.Event`` moto's task state waits on with ``TimeoutSeconds``: a fake clock.
+
+    moto runs each task on a thread and waits ``event.wait(TimeoutSeconds)`` for it. Here the wait ignores the
+    wall clock: it returns ``True`` when the task finished and ``False`` (the task timed out) only once the task
+    itself reported that its time is up (:meth:`expire`). Loaded machines cannot make a task time out early, or late.
+    """
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._wake = threading.Event()
+        _timers.last = self
+
+    def set(self) -> None:
+        self._done.set()
+        self._wake.set()
+
+    def is_set(self) -> bool:
+        return self._done.is_set()
+
+    def expire(self) -> None:
+        self._wake.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        # A bound only so that a broken test ends instead of hanging: every task here finishes (the hung trainer is
+        # released after at most SAFETY_SECONDS) long before it, so it never decides an outcome.
+        self._wake.wait(TASK_SAFETY_SECONDS)
+        return self._done.is_set()
+
+
+class _TaskThread(threading.Thread):
+    """The thread moto runs one task attempt on, linked to the :class:`_TaskTimer` that attempt waits on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timer: _TaskTimer | None = getattr(_timers, "last", None)
+
+
+_timers = threading.local()
+SAFETY_SECONDS = 120.0
+TASK_SAFETY_SECONDS = 600.0
+
+
 @pytest.fixture
-def short_timeout_template(tmp_path: Path) -> Path:
-    """A copy of template.yaml and the ASL whose TrainBatch TimeoutSeconds is 2 (the functions are the real ones)."""
-    project = tmp_path / "project"
-    (project / "statemachine").mkdir(parents=True)
-    shutil.copy(TEMPLATE, project / "template.yaml")
-    (project / "functions").symlink_to(REPO_ROOT / "functions", target_is_directory=True)
-    definition = json.loads(ASL.read_text())
-    train = definition["States"]["TrainBatches"]["ItemProcessor"]["States"]["TrainBatch"]
-    assert train["TimeoutSeconds"] == 900
-    train["TimeoutSeconds"] = 2
-    (project / "statemachine" / "tuning.asl.json").write_text(json.dumps(definition))
-    return project / "template.yaml"
+def task_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Task timeouts (``TimeoutSeconds``) of moto's interpreter fire only when the task calls :func:`time_is_up`."""
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    assert execute_state.threading.Event is threading.Event and execute_state.Thread is threading.Thread, (
+        "moto's task timeout is no longer an Event.wait on a Thread: update this fake clock"
+    )
+    monkeypatch.setattr(execute_state, "threading", SimpleNamespace(Event=_TaskTimer))
+    monkeypatch.setattr(execute_state, "Thread", _TaskThread)
 
 
-def _hang_batch_zero(seconds: float) -> Callable[[str, Any], None]:
-    def hook(function_id: str, event: Any) -> None:
+def time_is_up() -> None:
+    """Called from inside a task (an emulated Lambda invocation): its ``TimeoutSeconds`` have now elapsed."""
+    thread = threading.current_thread()
+    assert isinstance(thread, _TaskThread) and thread.timer is not None, "not inside a task attempt"
+    thread.timer.expire()
+
+
+class _HungBatch:
+    """A fault hook: batch 0's trainer outlives its task timeout and hangs until :meth:`release` is called."""
+
+    def __init__(self) -> None:
+        self.hanging = threading.Event()
+        self.released = threading.Event()
+        self.returned = threading.Event()
+
+    def __call__(self, function_id: str, event: Any) -> None:
         if function_id == "TrainerFunction" and event.get("batch") == 0:
-            time.sleep(seconds)
+            self.hanging.set()
+            time_is_up()
+            self.released.wait(SAFETY_SECONDS)
+            self.returned.set()
 
-    return hook
+    def release(self) -> None:
+        self.released.set()
 
 
-def _wait_for_invocations(emu: Emulator, function: str, count: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_for_invocations(emu: Emulator, function: str, count: int) -> None:
+    """Poll until ``count`` invocations of ``function`` have completed (a safety bound, not a measured time)."""
+    deadline = time.monotonic() + SAFETY_SECONDS
     while emu.invocation_count(function) < count:
         assert time.monotonic() < deadline, f"{function}: {emu.invocation_count(function)} invocations, not {count}"
         time.sleep(0.05)
 
 
-def test_hung_trainer_times_out_and_its_experiments_are_failed(short_timeout_template: Path,
-                                                               split_bytes: bytes) -> None:
-    with Emulator(short_timeout_template, retry_sleep=False) as emu:
-        # Given a warm trainer, and batch 0's trainer hanging for 5 s, beyond TrainBatch's TimeoutSeconds of 2
-        emu.handler_module("TrainerFunction")
-        emu.add_fault(_hang_batch_zero(5.0))
+@pytest.mark.usefixtures("task_clock")
+def test_hung_trainer_times_out_and_its_experiments_are_failed(split_bytes: bytes) -> None:
+    with Emulator(TEMPLATE, retry_sleep=False) as emu:
+        # Given batch 0's trainer hanging past TrainBatch's TimeoutSeconds (until the test releases it)
+        hung = _HungBatch()
+        emu.add_fault(hung)
 
         # When
-        tick = time.monotonic()
         started, execution = run_to_end(emu, CONFIG, split_bytes)
-        elapsed = time.monotonic() - tick
 
-        # Then the state machine gave up on batch 0 (moto enforces TimeoutSeconds), recorded it, and closed the run
-        assert execution["status"] == "SUCCEEDED"
-        assert elapsed < 5.0, "the run closed before the hung trainer returned"
-        run = metadata(emu).get_run(started["run_id"])
-        assert run.status is RunStatus.SUCCEEDED and run.winner is not None
-        by_index = {e.index: e for e in experiments(emu, started["run_id"])}
-        for index in (0, 1):
-            assert by_index[index].status is ExperimentStatus.FAILED
-            assert by_index[index].error_type == "BatchFailed"
-            assert "States.Timeout" in (by_index[index].error or "")
-        assert [by_index[i].status for i in (2, 3)] == [ExperimentStatus.SUCCEEDED] * 2
+        # Then the state machine gave up on batch 0 while its trainer still hung, recorded it, and closed the run
+        try:
+            assert hung.hanging.is_set() and not hung.returned.is_set(), "the run closed after the trainer returned"
+            assert execution["status"] == "SUCCEEDED"
+            assert [call.event["batch"] for call in emu.invocations("TrainerFunction")] == [1]
+            run = metadata(emu).get_run(started["run_id"])
+            assert run.status is RunStatus.SUCCEEDED and run.winner is not None
+            by_index = {e.index: e for e in experiments(emu, started["run_id"])}
+            for index in (0, 1):
+                assert by_index[index].status is ExperimentStatus.FAILED
+                assert by_index[index].error_type == "BatchFailed"
+                assert "States.Timeout" in (by_index[index].error or "")
+            assert [by_index[i].status for i in (2, 3)] == [ExperimentStatus.SUCCEEDED] * 2
+        finally:
+            hung.release()
+            _wait_for_invocations(emu, "TrainerFunction", 2)
 
 
-def test_hung_trainer_finishing_after_the_run_closed_does_not_rewrite_its_records(
-    short_timeout_template: Path, split_bytes: bytes,
-) -> None:
-    with Emulator(short_timeout_template, retry_sleep=False) as emu:
+@pytest.mark.usefixtures("task_clock")
+def test_hung_trainer_finishing_after_the_run_closed_does_not_rewrite_its_records(split_bytes: bytes) -> None:
+    with Emulator(TEMPLATE, retry_sleep=False) as emu:
         # Given a run closed while batch 0's trainer still hangs
-        emu.handler_module("TrainerFunction")
-        emu.add_fault(_hang_batch_zero(5.0))
+        hung = _HungBatch()
+        emu.add_fault(hung)
         started, _ = run_to_end(emu, CONFIG, split_bytes)
+        assert not hung.returned.is_set()
         closed = metadata(emu).get_run(started["run_id"])
         recorded = {e.experiment_id: (e.status, e.error_type) for e in experiments(emu, started["run_id"])}
 
         # When the hung invocation finally returns and runs its batch
+        hung.release()
         _wait_for_invocations(emu, "TrainerFunction", 2)
 
         # Then the closed run's records are final: what the reducer summarised is what the table shows
+        assert [call.event["batch"] for call in emu.invocations("TrainerFunction")] == [1, 0]
         assert metadata(emu).get_run(started["run_id"]) == closed
         now = {e.experiment_id: (e.status, e.error_type) for e in experiments(emu, started["run_id"])}
         assert now == recorded
@@ -385,6 +454,7 @@ def test_failure_ratio_above_max_failure_ratio_fails_the_run_naming_the_ratio(en
     run, found = ENGINES[engine](tmp_path, split_bytes, config)
 
     assert run.status is RunStatus.FAILED
+    assert run.winner is None  # a FAILED run has no winner, on either engine
     assert run.reason is not None
     assert "1 of 20 experiments failed (5%), above max_failure_ratio 0%" in run.reason
     assert [e.status for e in found].count(ExperimentStatus.SUCCEEDED) == 19
@@ -394,18 +464,21 @@ def test_failure_ratio_above_max_failure_ratio_fails_the_run_naming_the_ratio(en
 
 
 def test_peak_concurrent_trainer_invocations_never_exceed_max_concurrency(emu: Emulator, split_bytes: bytes) -> None:
-    # Given 8 one-experiment batches, max_concurrency 2, and a hook counting trainers in flight (each held 0.3 s)
-    lock = threading.Lock()
+    # Given 8 one-experiment batches, max_concurrency 2, and a hook counting trainers in flight: the first trainers
+    # wait for each other until two are in flight at once (an event, not a sleep), so the peak is reached however
+    # slow the machine; a third trainer in flight at any moment would raise the peak above 2.
+    condition = threading.Condition()
     state = SimpleNamespace(in_flight=0, peak=0)
 
     def track(function_id: str, event: Any) -> None:
         if function_id != "TrainerFunction":
             return
-        with lock:
+        with condition:
             state.in_flight += 1
             state.peak = max(state.peak, state.in_flight)
-        time.sleep(0.3)
-        with lock:
+            condition.notify_all()
+            condition.wait_for(lambda: state.peak >= 2, timeout=SAFETY_SECONDS)
+        with condition:
             state.in_flight -= 1
 
     emu.add_fault(track)

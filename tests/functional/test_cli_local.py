@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import pytest
 
 from hyperparameter_tuner.cli import main
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "template.yaml"
 RUN_KEYS = {"run_id", "status", "perf_metric", "direction", "winner", "experiments"}
 WINNER_KEYS = {"experiment_id", "algo", "params", "metrics", "model_uri"}
 EXPERIMENT_KEYS = {"experiment_id", "algo", "params", "status", "metrics", "error"}
@@ -317,3 +320,267 @@ def test_aws_commands_without_credentials_or_region_are_one_line_errors(
         err = capsys.readouterr().err
         assert code == 2
         assert err.startswith("error: AWS: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# -- a FAILED run has no winner ---------------------------------------------------------------------------------
+
+# max_depth=-1 is refused by scikit-learn: 1 of 3 experiments fails, and no failure is tolerated.
+PARTLY_FAILING = {"training_params": {"DecisionTreeClassifier": {"max_depth": [2, 3, -1]}},
+                  "metrics": ["accuracy"], "perf_metric": "accuracy", "max_failure_ratio": 0.0}
+
+
+def test_run_failed_by_max_failure_ratio_has_a_null_winner_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path], iris_npz: Path
+) -> None:
+    code, payload = _run_json(capsys, str(write_config(PARTLY_FAILING)), "--data", str(iris_npz),
+                              "--store", str(tmp_path / "store"), "--jobs", "1")
+
+    assert code == 1
+    assert payload["status"] == "FAILED"
+    assert payload["winner"] is None
+    assert [e["status"] for e in payload["experiments"]] == ["SUCCEEDED", "SUCCEEDED", "FAILED"]
+    scored = payload["experiments"][:2]
+    best = max(scored, key=lambda e: (e["metrics"]["accuracy"], -scored.index(e)))
+    assert payload["reason"] == (
+        f"1 of 3 experiments failed (33%), above max_failure_ratio 0%; best candidate {best['experiment_id']} "
+        f"(accuracy={best['metrics']['accuracy']:.6g})"
+    )
+
+
+def test_run_failed_by_max_failure_ratio_prints_the_reason_and_no_winner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path], iris_npz: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+
+    code = main(["run", str(write_config(PARTLY_FAILING)), "--data", str(iris_npz), "--store", str(tmp_path / "s"),
+                 "--jobs", "1"])
+    out = capsys.readouterr().out
+    board_code = main(["leaderboard", "--store", str(tmp_path / "s")])
+    board = capsys.readouterr().out
+
+    assert (code, board_code) == (1, 0)
+    for text in (out, board):
+        assert "3 experiments: 2 succeeded, 1 failed, 0 reused" in text
+        assert re.search(r"^run FAILED: 1 of 3 experiments failed \(33%\), above max_failure_ratio 0%", text, re.M)
+        assert not re.search(r"^winner ", text, re.M), text
+        assert "model:" not in text and "sha256=" not in text
+
+
+# -- --json: one strict JSON document on stdout, whatever the estimators print --------------------------------
+
+# Both print to stdout when fitting: SVC from C (libsvm's printf), MLPClassifier from Python (print).
+VERBOSE = {"training_params": {"SVC": {"C": [0.5, 1.0], "verbose": [True]},
+                               "MLPClassifier": {"hidden_layer_sizes": [[5]], "max_iter": [3], "verbose": [True]}},
+           "metrics": ["accuracy"], "perf_metric": "accuracy", "seed": 3}
+
+
+def _refuse(token: str) -> Any:
+    raise ValueError(f"not strict JSON: {token}")
+
+
+def _strict(text: str) -> Any:
+    """Parse ``text`` as one strict JSON document (``NaN``, ``Infinity`` and trailing data are refused)."""
+    return json.loads(text, parse_constant=_refuse)
+
+
+def _hpt(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    hpt = Path(sys.executable).with_name("hpt")
+    return subprocess.run([str(hpt), *argv], capture_output=True, text=True, timeout=300, check=False, cwd=cwd)
+
+
+def test_strict_parser_refuses_what_json_dumps_writes_by_default() -> None:
+    with pytest.raises(ValueError, match="Infinity"):
+        _strict(json.dumps({"C": float("inf")}))
+    with pytest.raises(json.JSONDecodeError):
+        _strict('{"a": 1}\n[LibSVM]')
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_run_json_stdout_is_one_strict_document_while_estimators_print(
+    tmp_path: Path, write_config: Callable[..., Path], iris_npz: Path, jobs: str
+) -> None:
+    proc = _hpt("run", str(write_config(VERBOSE)), "--data", str(iris_npz), "--store", str(tmp_path / "store"),
+                "--jobs", jobs, "--json")
+
+    assert proc.returncode == 0, proc.stderr
+    payload = _strict(proc.stdout)
+    assert payload["status"] == "SUCCEEDED" and len(payload["experiments"]) == 3
+    # what the estimators printed went to their experiments' logs instead (the test would pass vacuously if they
+    # printed nothing)
+    logs = tmp_path / "store" / "logs" / payload["run_id"]
+    printed = {e["algo"]: (logs / f"{e['experiment_id']}.log").read_text() for e in payload["experiments"]}
+    assert "[LibSVM]" in printed["SVC"]
+    assert "Iteration 1, loss = " in printed["MLPClassifier"]
+
+
+def test_run_json_with_stdout_closed_still_runs(tmp_path: Path, small_config_file: Path, iris_npz: Path) -> None:
+    import os
+
+    hpt = Path(sys.executable).with_name("hpt")
+    proc = subprocess.run(
+        [str(hpt), "run", str(small_config_file), "--data", str(iris_npz), "--store", str(tmp_path / "store"),
+         "--jobs", "1", "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+        preexec_fn=lambda: os.close(1),  # as `hpt ... >&-` does
+    )
+
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_emulate_json_stdout_is_one_strict_document_while_estimators_print(
+    tmp_path: Path, write_config: Callable[..., Path], iris_npz: Path
+) -> None:
+    proc = _hpt("emulate", str(write_config(VERBOSE)), "--data", str(iris_npz), "--template", str(TEMPLATE),
+                "--json", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    payload = _strict(proc.stdout)
+    assert payload["status"] == "SUCCEEDED" and len(payload["experiments"]) == 3
+    # Python-level prints go to the emulated function's log, as on Lambda; libsvm's printf reaches fd 1
+    assert "optimization finished" in proc.stderr
+
+
+def test_leaderboard_json_has_no_nan_or_infinity_tokens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_config_file: Path, iris_npz: Path
+) -> None:
+    from hyperparameter_tuner import open_store
+
+    # Given: a finished run, plus a record whose metric is NaN, whose fit time and parameter are infinite
+    store = tmp_path / "store"
+    _, payload = _run_json(capsys, str(small_config_file), "--data", str(iris_npz), "--store", str(store),
+                           "--jobs", "1")
+    metadata, _, _ = open_store(store)
+    first = next(iter(metadata.iter_experiments(payload["run_id"])))
+    metadata.put_experiment(first.model_copy(update={
+        "experiment_id": "f" * 16, "index": 99, "params": {"C": float("inf")}, "fit_time": float("inf"),
+        "scores": {"validation": {"accuracy": float("nan"), "f1_macro": float("-inf")}},
+    }))
+
+    # When
+    proc = _hpt("leaderboard", "--store", str(store), "--json")
+
+    # Then
+    assert proc.returncode == 0, proc.stderr
+    board = _strict(proc.stdout)
+    odd = next(e for e in board["experiments"] if e["experiment_id"] == "f" * 16)
+    assert odd["params"]["C"] is None and odd["fit_time"] is None
+    assert odd["metrics"] == {"accuracy": None, "f1_macro": None}
+    assert odd["scores"]["validation"] == {"accuracy": None, "f1_macro": None}
+
+
+# -- --version, leaderboard --top, warnings in the text output --------------------------------------------------
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    expected = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+    code = main(["--version"])
+
+    assert code == 0
+    assert capsys.readouterr().out == f"hpt {expected}\n"
+
+
+def test_leaderboard_top_keeps_the_n_best(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          finished_store: tuple[Path, list[dict[str, Any]]],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    store, (_, latest) = finished_store
+    monkeypatch.setenv("COLUMNS", "200")
+    ranked = sorted(range(4), key=lambda i: (-latest["experiments"][i]["metrics"]["accuracy"], i))
+    best_two = [latest["experiments"][i]["experiment_id"] for i in ranked[:2]]
+
+    json_code = main(["leaderboard", "--store", str(store), "--json", "--top", "2"])
+    top = json.loads(capsys.readouterr().out)
+    table_code = main(["leaderboard", "--store", str(store), "--top", "1"])
+    table = capsys.readouterr().out
+    csv_code = main(["leaderboard", "--store", str(store), "--top", "3", "--csv", str(tmp_path / "top.csv")])
+    capsys.readouterr()
+
+    assert json_code == table_code == csv_code == 0
+    assert [e["experiment_id"] for e in top["experiments"]] == best_two
+    assert len(re.findall(r"SUCCEEDED \(reused\)", table)) == 1
+    assert "... 3 more" in table
+    with (tmp_path / "top.csv").open(newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 3
+    _assert_usage_error(main(["leaderboard", "--store", str(store), "--top", "0"]), capsys.readouterr())
+
+
+def test_fit_warnings_are_counted_in_the_text_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path], iris_npz: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given: two MLPs stopped after 1 and 2 iterations (scikit-learn warns that they did not converge) and a tree
+    monkeypatch.setenv("COLUMNS", "200")
+    config = write_config({"training_params": {"MLPClassifier": {"max_iter": [1, 2]},
+                                               "DecisionTreeClassifier": {"max_depth": [2]}},
+                           "metrics": ["accuracy"], "perf_metric": "accuracy"})
+
+    # When
+    code = main(["run", str(config), "--data", str(iris_npz), "--store", str(tmp_path / "store"), "--jobs", "1"])
+
+    # Then
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "warning: 2 experiments had fit warnings (ConvergenceWarning)" in out
+
+
+def test_selection_on_test_without_a_validation_split_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_config_file: Path, iris_npz: Path,
+    iris_npz_no_val: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    argv = [str(small_config_file), "--store", str(tmp_path / "store"), "--jobs", "1"]
+
+    _, on_test = _run_json(capsys, *argv, "--data", str(iris_npz_no_val))
+    _, on_validation = _run_json(capsys, *argv, "--data", str(iris_npz))
+    main(["run", *argv, "--data", str(iris_npz_no_val)])
+    text = capsys.readouterr().out
+
+    assert any(w.startswith("no validation split: experiments were ranked on the test split")
+               for w in on_test["warnings"]), on_test["warnings"]
+    assert not any("validation split" in w for w in on_validation["warnings"])
+    assert "warning: no validation split: experiments were ranked on the test split" in text
+
+
+# -- hpt emulate names the user's files -------------------------------------------------------------------------
+
+
+def _nan_npz(tmp_path: Path, iris_npz: Path) -> Path:
+    return Path(_bad_data(tmp_path, iris_npz))
+
+
+def _csv_without_target(tmp_path: Path, iris_npz: Path) -> Path:
+    folder = tmp_path / "no_target"
+    folder.mkdir()
+    for name in ("train.csv", "test.csv"):
+        (folder / name).write_text("a,b\n1.0,0\n2.0,1\n")
+    return folder
+
+
+EMULATE_BAD_INPUTS: list[tuple[str, Callable[[Path, Path], Path], Callable[[Path, Path], Path], str]] = [
+    ("unknown-key", lambda t, d: t / "bad.yaml", lambda t, d: d, r": frobnicate: unknown key$"),
+    ("nan-npz", lambda t, d: t / "good.yaml", _nan_npz, r": X_train contains NaN$"),
+    ("csv-no-target", lambda t, d: t / "good.yaml", _csv_without_target, r": label column 'target' is missing"),
+]
+
+
+@pytest.mark.parametrize(("config", "data", "message"), [case[1:] for case in EMULATE_BAD_INPUTS],
+                         ids=[case[0] for case in EMULATE_BAD_INPUTS])
+def test_emulate_bad_input_names_the_users_file_not_the_emulated_s3_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], small_config_file: Path, iris_npz: Path,
+    config: Callable[[Path, Path], Path], data: Callable[[Path, Path], Path], message: str,
+) -> None:
+    # Given: a good and a bad config (the unknown key is refused by the emulated fan-out), and the data
+    (tmp_path / "good.yaml").write_text(small_config_file.read_text())
+    (tmp_path / "bad.yaml").write_text(small_config_file.read_text() + "frobnicate: 1\n")
+    config_path, data_path = config(tmp_path, iris_npz), data(tmp_path, iris_npz)
+    named = config_path if config_path.name == "bad.yaml" else data_path
+
+    # When
+    code = main(["emulate", str(config_path), "--data", str(data_path), "--template", str(TEMPLATE), "--json"])
+
+    # Then: exit 2, one line, naming the path the user passed
+    err = _assert_usage_error(code, capsys.readouterr()).strip()
+    assert err.startswith(f"error: {named}"), err
+    assert "s3://" not in err
+    assert re.search(message, err), err

@@ -9,8 +9,13 @@ from typing import Any
 
 import pytest
 
-from hyperparameter_tuner.aws.events import BadEventError, RunRequest, parse_fan_out_event
-from hyperparameter_tuner.emulator import load_template, matches_pattern, s3_object_created_event
+from hyperparameter_tuner.aws.events import BadEventError, ExecutionEnded, RunRequest, parse_fan_out_event
+from hyperparameter_tuner.emulator import (
+    execution_status_change_event,
+    load_template,
+    matches_pattern,
+    s3_object_created_event,
+)
 
 LoadEvent = Callable[[str], dict[str, Any]]
 BUCKET = "hpt-emulator-databucket-123456789012"
@@ -29,7 +34,7 @@ def test_every_trigger_and_function_has_an_event_file() -> None:
     names = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
     assert names == sorted([
         "fan_out_s3_npz.json", "fan_out_s3_csv_success.json", "fan_out_schedule.json", "fan_out_direct.json",
-        "trainer_batch.json", "reducer.json",
+        "fan_out_execution_ended.json", "trainer_batch.json", "reducer.json",
     ])
 
 
@@ -96,6 +101,60 @@ def test_direct_event_names_config_and_data(load_event: LoadEvent) -> None:
 def test_direct_event_with_a_csv_folder_gets_a_trailing_slash() -> None:
     request = parse_fan_out_event({"kind": "direct", "config_key": "c.yaml", "data_key": "datasets/d/split-1"})
     assert request.data_key == "datasets/d/split-1/"
+
+
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:hpt-emulator-tuning"
+
+
+def execution_rule_pattern() -> dict[str, Any]:
+    """The ExecutionEnded rule's pattern, with the state machine reference replaced by the emulator's ARN."""
+    template = load_template(REPO_ROOT / "template.yaml")
+    pattern: dict[str, Any] = template.properties("FanOutFunction")["Events"]["ExecutionEnded"]["Properties"]["Pattern"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": "TuningStateMachine"}]
+    return {**pattern, "detail": {**pattern["detail"], "stateMachineArn": [STATE_MACHINE]}}
+
+
+def test_execution_ended_event_file_is_parsed_and_matches_the_templates_rule(load_event: LoadEvent) -> None:
+    event = load_event("fan_out_execution_ended")
+    assert parse_fan_out_event(event) == ExecutionEnded(
+        execution_arn=f"{STATE_MACHINE.replace(':stateMachine:', ':execution:')}:3f9a1c2b7d4e5f60",
+        state_machine_arn=STATE_MACHINE, name="3f9a1c2b7d4e5f60", status="ABORTED", error="Operator",
+        cause="stopped from the console",
+    )
+    assert matches_pattern(execution_rule_pattern(), event)
+
+
+def test_execution_ended_event_file_has_the_shape_step_functions_sends(load_event: LoadEvent) -> None:
+    event = load_event("fan_out_execution_ended")
+    detail = event["detail"]
+    reference = execution_status_change_event({key: detail[key] for key in (
+        "executionArn", "stateMachineArn", "name", "status", "input", "output", "error", "cause")})
+    assert set(event) == set(reference)
+    assert set(detail) == set(reference["detail"])
+    assert event["resources"] == [detail["executionArn"]]
+
+
+@pytest.mark.parametrize(("status", "machine", "fires"), [
+    ("FAILED", STATE_MACHINE, True),
+    ("TIMED_OUT", STATE_MACHINE, True),
+    ("ABORTED", STATE_MACHINE, True),
+    ("SUCCEEDED", STATE_MACHINE, False),
+    ("RUNNING", STATE_MACHINE, False),
+    ("ABORTED", STATE_MACHINE.replace("hpt-emulator-tuning", "someone-elses"), False),
+])
+def test_execution_ended_rule_fires_only_for_this_state_machine_ending_without_success(
+    load_event: LoadEvent, status: str, machine: str, fires: bool
+) -> None:
+    event = load_event("fan_out_execution_ended")
+    event["detail"].update(status=status, stateMachineArn=machine)
+    assert matches_pattern(execution_rule_pattern(), event) is fires
+
+
+def test_execution_event_without_its_name_names_the_field(load_event: LoadEvent) -> None:
+    event = load_event("fan_out_execution_ended")
+    del event["detail"]["name"]
+    with pytest.raises(BadEventError, match=r"^execution status change event: name: Field required"):
+        parse_fan_out_event(event)
 
 
 def test_function_event_files_validate_as_their_handlers_read_them(load_event: LoadEvent) -> None:

@@ -24,7 +24,6 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from hyperparameter_tuner import BaseHyperparameterTuner
 from hyperparameter_tuner.aws.dynamodb import DynamoDBMetadataTracker
 from hyperparameter_tuner.emulator import Template, load_template
 from hyperparameter_tuner.records import Experiment, ExperimentStatus, Run, RunStatus
@@ -541,9 +540,39 @@ def _train_manifest(aws: SimpleNamespace, run_id: str, trainer: ModuleType, cont
         trainer.lambda_handler(item, context)
 
 
+def _candidate(experiment: Experiment) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """An experiment's trainer and grid parameters (without the ``random_state`` the tuner derives)."""
+    return experiment.algo, tuple(sorted((k, v) for k, v in experiment.params.items() if k != "random_state"))
+
+
+def _sklearn_validation_accuracy(
+    arrays: dict[str, np.ndarray],
+) -> dict[tuple[str, tuple[tuple[str, Any], ...]], float]:
+    """The oracle: CONFIG's candidates fitted by scikit-learn directly, scored on the validation split.
+
+    On iris, a tree's ``random_state`` changes no prediction at these depths (every seed gives the same accuracy),
+    so the trees are fitted with ``random_state=0``.
+    """
+    from sklearn.metrics import accuracy_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    models: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+    for depth in CONFIG["training_params"]["DecisionTreeClassifier"]["max_depth"]:
+        models["DecisionTreeClassifier", (("max_depth", depth),)] = DecisionTreeClassifier(max_depth=depth,
+                                                                                           random_state=0)
+    for k in CONFIG["training_params"]["KNeighborsClassifier"]["n_neighbors"]:
+        models["KNeighborsClassifier", (("n_neighbors", k),)] = KNeighborsClassifier(n_neighbors=k)
+    return {
+        key: float(accuracy_score(arrays["y_val"], model.fit(arrays["X_train"], arrays["y_train"]).predict(
+            arrays["X_val"])))
+        for key, model in models.items()
+    }
+
+
 def test_reducer_picks_the_winner_closes_the_run_and_publishes_once(
     aws: SimpleNamespace, started_run: dict[str, Any], load_handler: LoadHandler, load_event: LoadEvent,
-    completion_queue: str, lambda_context: Any,
+    completion_queue: str, lambda_context: Any, iris_arrays: dict[str, np.ndarray],
 ) -> None:
     # Given: every batch of the manifest trained
     run_id = started_run["run_id"]
@@ -554,16 +583,18 @@ def test_reducer_picks_the_winner_closes_the_run_and_publishes_once(
     # When
     result = reducer.lambda_handler(event, lambda_context)
 
-    # Then: the spec's winner over the records
+    # Then: the winner is the candidate scikit-learn itself scores best on the validation split
     records = experiments(aws, run_id)
     assert len(records) == TOTAL
-    expected = BaseHyperparameterTuner._get_winning_experiment(
-        {e.experiment_id: e.metrics["accuracy"] for e in records}, reverse=True
-    )
+    oracle = _sklearn_validation_accuracy(iris_arrays)
+    best = max(oracle.values())
+    (best_candidate,) = [candidate for candidate, value in oracle.items() if value == best]  # no tie to break
+    assert best_candidate == ("KNeighborsClassifier", (("n_neighbors", 7),)) and best == 1.0  # 30 of 30 right
+    winner = next(e for e in records if _candidate(e) == best_candidate)
+    expected = winner.experiment_id
     assert result["status"] == "SUCCEEDED"
     assert result["winner"] == expected
-    winner = next(e for e in records if e.experiment_id == expected)
-    assert result["value"] == winner.metrics["accuracy"]
+    assert result["value"] == best
     assert result["model_uri"] == winner.artifact.uri  # type: ignore[union-attr]
     run: Run = aws.metadata.get_run(run_id)
     assert (run.status, run.winner) == (RunStatus.SUCCEEDED, expected)
@@ -599,6 +630,7 @@ def test_reducer_is_idempotent(
 
 def test_reducer_records_the_batches_the_state_machine_caught(
     aws: SimpleNamespace, started_run: dict[str, Any], load_handler: LoadHandler, lambda_context: Any,
+    iris_arrays: dict[str, np.ndarray],
 ) -> None:
     # Given: batch 0 trained; batch 1 failed and the Map's Catch wrote its BATCHFAIL# item
     run_id = started_run["run_id"]
@@ -618,5 +650,44 @@ def test_reducer_records_the_batches_the_state_machine_caught(
     assert [e.status for e in records] == [ExperimentStatus.SUCCEEDED] * 3 + [ExperimentStatus.FAILED] * 2
     assert {e.error_type for e in records[3:]} == {"BatchFailed"}
     assert all("States.Timeout" in (e.error or "") for e in records[3:])
+    # and the winner is the best of the trained trees by scikit-learn's own scores (depth 3: 29 of 30 right)
+    trained = {key: value for key, value in _sklearn_validation_accuracy(iris_arrays).items()
+               if key[0] == "DecisionTreeClassifier"}
+    best = max(trained.values())
+    (best_candidate,) = [candidate for candidate, value in trained.items() if value == best]
+    assert best_candidate == ("DecisionTreeClassifier", (("max_depth", 3),))
     assert result["status"] == "SUCCEEDED"
-    assert result["winner"] in {e.experiment_id for e in records[:3]}
+    assert result["winner"] == next(e.experiment_id for e in records[:3] if _candidate(e) == best_candidate)
+    assert result["value"] == best
+
+
+def test_reducer_of_a_run_failed_by_max_failure_ratio_names_no_winner_anywhere(
+    aws: SimpleNamespace, load_handler: LoadHandler, iris_upload: Callable[..., dict[str, Any]],
+    load_event: LoadEvent, completion_queue: str, lambda_context: Any,
+) -> None:
+    # Given: max_depth=-1 is refused by scikit-learn (1 of 3 fits fails) and no failure is tolerated
+    config = {**CONFIG, "training_params": {"DecisionTreeClassifier": {"max_depth": [2, 3, -1]}},
+              "max_failure_ratio": 0.0}
+    started = load_handler("fan_out").lambda_handler(iris_upload(config), lambda_context)
+    assert started["status"] == "STARTED", started
+    run_id = started["run_id"]
+    _train_manifest(aws, run_id, load_handler("trainer"), lambda_context)
+    records = experiments(aws, run_id)
+    assert [e.status for e in records] == [ExperimentStatus.SUCCEEDED] * 2 + [ExperimentStatus.FAILED]
+
+    # When
+    result = load_handler("reducer").lambda_handler({**load_event("reducer"), "run_id": run_id}, lambda_context)
+
+    # Then: the reply, the completion event and the DynamoDB run record carry no winner and no model
+    best = max(records[:2], key=lambda e: (e.metrics["accuracy"], -e.index))
+    assert result["status"] == "FAILED"
+    assert (result["winner"], result["model_uri"], result["value"]) == (None, None, None)
+    assert result["reason"].startswith("1 of 3 experiments failed (33%), above max_failure_ratio 0%")
+    assert f"best candidate {best.experiment_id} " in result["reason"]
+    (published,) = received(completion_queue)
+    assert published["detail-type"] == "Tuning Run Completed"
+    assert published["detail"] == result
+    item = run_item(aws, run_id)
+    assert item["status"] == {"S": "FAILED"}
+    assert "winner" not in item
+    assert aws.metadata.get_run(run_id).winner is None

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import sys
+import threading
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +19,16 @@ import numpy as np
 import pytest
 import yaml
 
-from hyperparameter_tuner.aws.tuner import StackResources, StepFunctionsTuner
+from hyperparameter_tuner.aws.tuner import (
+    StackResources,
+    StepFunctionsTuner,
+    WaitTimeoutError,
+    execution_failure_reason,
+)
 from hyperparameter_tuner.cli import main
 from hyperparameter_tuner.config import parse_config
 from hyperparameter_tuner.emulator import Emulator
-from hyperparameter_tuner.errors import ConfigError
+from hyperparameter_tuner.errors import ConfigError, RunFailedError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK = "hpt-test-stack"
@@ -119,10 +125,75 @@ def config_file(tmp_path: Path) -> Path:
     return path
 
 
-def make_tuner(emulator: Emulator, stack: str) -> StepFunctionsTuner:
+def make_tuner(emulator: Emulator, stack: str, config: dict[str, Any] | None = None,
+               **options: Any) -> StepFunctionsTuner:
     resources = StackResources.from_stack(stack, emulator.client("cloudformation"))
-    return StepFunctionsTuner(config=parse_config(CONFIG), resources=resources, s3=emulator.s3,
-                              dynamodb=emulator.dynamodb, lambda_client=emulator.lambda_client)
+    return StepFunctionsTuner(config=parse_config(config or CONFIG), resources=resources, s3=emulator.s3,
+                              dynamodb=emulator.dynamodb, lambda_client=emulator.lambda_client, **options)
+
+
+class FakeClock:
+    """A monotonic clock that only moves when ``sleep`` is called: waiting costs no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class Held:
+    """Trainer invocations held by :func:`held_trainers`: ``reached`` is set once one is held."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.reached = threading.Event()
+        self.release = threading.Event()
+        self.run_ids: list[str] = []
+
+    def abort_once_reached(self) -> threading.Thread:
+        """From another thread, once a trainer is held: stop the run's execution (``StopExecution``, as an operator
+        would in the console), let the trainers go, and wait until the execution has ended ABORTED.
+
+        It ends outside the state machine's ``Catch``, so the run stays RUNNING. (moto reflects a stop once the
+        running state returns, hence the release.)
+        """
+
+        def abort() -> None:
+            if self.reached.wait(60):
+                prefix = self.emulator.state_machine_arn.replace(":stateMachine:", ":execution:")
+                arn = f"{prefix}:{self.run_ids[0]}"
+                self.emulator.sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped  by\nhand")
+                self.release.set()
+                self.emulator.wait_for_execution(arn, timeout=60)
+
+        thread = threading.Thread(target=abort, daemon=True)
+        thread.start()
+        return thread
+
+
+@contextlib.contextmanager
+def held_trainers(emulator: Emulator) -> Iterator[Held]:
+    """Hold every trainer invocation until the block ends, so runs stay open for as long as a test needs."""
+    held = Held(emulator)
+
+    def hold(function: str, event: Any) -> None:
+        if function == "TrainerFunction":
+            held.run_ids.append(event["run_id"])
+            held.reached.set()
+            held.release.wait()
+
+    emulator.add_fault(hold)
+    try:
+        yield held
+    finally:
+        held.release.set()
+        emulator.clear_faults()
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
@@ -231,6 +302,81 @@ class TestOnTheStack:
         again = emulator.s3.list_object_versions(Bucket=emulator.bucket_name, Prefix="models/")["Versions"]
         assert {v["VersionId"] for v in again} == {v["VersionId"] for v in models}
 
+    def test_wait_gives_up_at_its_timeout_and_the_run_goes_on(self, emulator: Emulator, stack: str,
+                                                               iris_npz: Path) -> None:
+        # Given: a run held open (its trainers wait), and a clock that moves only when wait sleeps
+        clock = FakeClock()
+        tuner = make_tuner(emulator, stack, clock=clock, sleep=clock.sleep)
+        polls: list[dict[str, Any]] = []
+        with held_trainers(emulator):
+            started = tuner.submit(iris_npz)
+
+            # When
+            with pytest.raises(WaitTimeoutError, match=rf"^run {started['run_id']} is still RUNNING after 12 s$"):
+                tuner.wait(started["run_id"], poll_seconds=5, timeout=12, progress=polls.append)
+
+            # Then: polls at t = 0, 5, 10 and 12, the last sleep cut to the deadline; the run is left as it was
+            assert clock.sleeps == [5, 5, 2]
+            assert [poll["status"] for poll in polls] == ["RUNNING"] * 4
+            assert tuner.metadata_tracker.get_run(started["run_id"]).status.value == "RUNNING"
+        assert emulator.wait_for_execution(started["execution_arn"], timeout=60)["status"] == "SUCCEEDED"
+
+    def test_wait_reports_an_execution_aborted_outside_the_catch_as_a_failed_run(
+        self, emulator: Emulator, stack: str, iris_npz: Path
+    ) -> None:
+        # Given: the run's execution stopped by hand: nothing in the state machine closes the run
+        clock = FakeClock()
+        tuner = make_tuner(emulator, stack, clock=clock, sleep=clock.sleep)
+        with held_trainers(emulator) as held:
+            started = tuner.submit(iris_npz)
+            held.abort_once_reached().join()
+            assert emulator.sfn.describe_execution(executionArn=started["execution_arn"])["status"] == "ABORTED"
+            assert tuner.metadata_tracker.get_run(started["run_id"]).status.value == "RUNNING"
+
+            # When
+            result = tuner.wait(started["run_id"], poll_seconds=5, timeout=3600)
+
+        # Then: FAILED at once, with the execution's status (moto keeps no error or cause for a stop); no winner
+        assert clock.sleeps == []
+        assert result.run.status.value == "FAILED"
+        assert result.run.reason == "execution ABORTED"
+        assert result.run.winner is None and result.winner is None
+
+    def test_run_experiment_raises_run_failed_error_when_the_execution_was_aborted(
+        self, emulator: Emulator, stack: str, iris_npz: Path
+    ) -> None:
+        clock = FakeClock()
+        tuner = make_tuner(emulator, stack, clock=clock, sleep=clock.sleep)
+        with held_trainers(emulator) as held, \
+                pytest.raises(RunFailedError, match=r"^run \S+ failed: execution ABORTED$"):
+            aborted = held.abort_once_reached()
+            # polls, with no real time passing, until the execution has been stopped
+            tuner.run_experiment(iris_npz, poll_seconds=5, progress=lambda _: aborted.join())
+
+    def test_run_experiment_raises_run_failed_error_when_every_experiment_failed(
+        self, emulator: Emulator, stack: str, iris_npz: Path
+    ) -> None:
+        # Given: max_depth must be positive: both fits raise inside scikit-learn
+        config = {**CONFIG, "training_params": {"DecisionTreeClassifier": {"max_depth": [-1, -2]}}}
+        tuner = make_tuner(emulator, stack, config)
+
+        # When / Then
+        with pytest.raises(RunFailedError, match=r"^run \S+ failed: all 2 experiments failed$"):
+            tuner.run_experiment(iris_npz, poll_seconds=0.05, timeout=60)
+
+    def test_run_experiment_raises_run_failed_error_when_too_many_experiments_failed(
+        self, emulator: Emulator, stack: str, iris_npz: Path
+    ) -> None:
+        # Given: one fit of two fails, and the config tolerates none
+        config = {**CONFIG, "training_params": {"DecisionTreeClassifier": {"max_depth": [-1, 3]}},
+                  "max_failure_ratio": 0}
+        tuner = make_tuner(emulator, stack, config)
+
+        # When / Then: no model comes back from a FAILED run, even though one experiment succeeded
+        with pytest.raises(RunFailedError, match=r"failed: 1 of 2 experiments failed"):
+            tuner.run_experiment(iris_npz, poll_seconds=0.05, timeout=60)
+        assert tuner.last_result.run.status.value == "FAILED"
+
     def test_cli_status_of_an_unknown_run_is_a_usage_error(
         self, emulator: Emulator, stack: str, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -248,6 +394,18 @@ class TestOnTheStack:
         assert out is None
         assert err.startswith("error: --stack no-such-stack")
         assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("reply", "reason"), [
+    ({"status": "ABORTED", "error": "Operator", "cause": "stopped  by\nhand"},
+     "execution ABORTED: Operator: stopped by hand"),
+    ({"status": "TIMED_OUT"}, "execution TIMED_OUT"),
+    ({"status": "FAILED", "error": "States.Runtime", "cause": "x" * 400},
+     "execution FAILED: States.Runtime: " + "x" * (300 - len("States.Runtime: "))),
+    ({"status": "SUCCEEDED", "error": "", "cause": None}, "execution SUCCEEDED"),
+])
+def test_execution_failure_reason_is_one_line_from_describe_execution(reply: dict[str, Any], reason: str) -> None:
+    assert execution_failure_reason(reply) == reason
 
 
 # -- the CLI against the stack ----------------------------------------------------------------------------------
@@ -297,3 +455,49 @@ def test_cli_submit_status_and_leaderboard(
         assert (started["status"], started["total"]) == ("STARTED", 4)
         assert started["run_id"] != run_id
         assert emulator.wait_for_execution(started["execution_arn"], timeout=60)["status"] == "SUCCEEDED"
+
+
+def test_cli_submit_wait_timeout_says_the_run_goes_on_and_how_to_follow_it(
+    config_file: Path, iris_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with emulated_stack() as emulator, held_trainers(emulator):
+        # When: no time to wait at all, while the run is held open
+        code, counts, err = run_cli(capsys, "submit", str(config_file), "--data", str(iris_npz), "--stack", STACK,
+                                    "--wait", "--timeout", "0", "--json")
+
+        # Then: exit 3 (neither succeeded, 0, nor failed, 1), one line naming the command that follows the run
+        assert code == 3, err
+        run_id = counts["run_id"]
+        assert counts["status"] == "RUNNING"
+        assert err.splitlines() == [
+            f"run {run_id} is still RUNNING after 0 s and goes on (not failed); follow it with: "
+            f"hpt status {run_id} --stack {STACK}"
+        ]
+
+
+def test_cli_submit_wait_reports_an_aborted_execution_as_failed(
+    config_file: Path, iris_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with emulated_stack() as emulator, held_trainers(emulator) as held:
+        held.abort_once_reached()
+        code, result, err = run_cli(capsys, "submit", str(config_file), "--data", str(iris_npz), "--stack", STACK,
+                                    "--wait", "--poll", "0.05", "--timeout", "60", "--json")
+
+    assert code == 1, err
+    assert result["status"] == "FAILED"
+    assert result["winner"] is None
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--timeout", "5"], "--timeout needs --wait"),
+    (["--wait", "--timeout", "-1"], "argument --timeout: expected a finite number of seconds >= 0, got '-1'"),
+    (["--wait", "--timeout", "nan"], "argument --timeout: expected a finite number of seconds >= 0, got 'nan'"),
+    (["--wait", "--poll", "0"], "argument --poll: expected a number of seconds > 0, got '0'"),
+    (["--wait", "--timeout", "soon"], "argument --timeout: invalid float value: 'soon' (seconds)"),
+])
+def test_cli_submit_bad_wait_arguments_are_usage_errors(
+    config_file: Path, iris_npz: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run_cli(capsys, "submit", str(config_file), "--data", str(iris_npz), "--stack", STACK, *argv)
+    assert (code, out) == (2, None)
+    assert err == f"error: {message}\n"

@@ -44,7 +44,9 @@ def transformed(template: dict[str, Any]) -> dict[str, Any]:
         return dict(_load_sam_transform_module().transform(template))
     sam_python = TOOLS_DIR / "sam" / "bin" / "python"
     if not sam_python.exists():
-        pytest.skip("aws-sam-translator is not installed: add it to the venv or run `bash .ci/tools.sh`")
+        from _require import missing
+
+        missing("aws-sam-translator is not installed: add it to the venv or run `bash .ci/tools.sh`")
     proc = subprocess.run(
         [str(sam_python), str(SAM_TRANSFORM_SCRIPT)],
         input=json.dumps(template),

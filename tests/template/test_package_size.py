@@ -23,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from _require import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 ML_LAYER_SRC = ROOT / "layers" / "ml"
@@ -33,7 +34,7 @@ TRAINER_BUDGET_BYTES = 200_000_000  # bytes: 200 MB (10**6) for TrainerFunction 
 TRAINER_PARTS = ("TrainerFunction", "TunerLayer", "MlLayer")
 LAYER_PYTHON = "3.13"  # template.yaml: python3.13
 
-# pip's messages when it cannot reach the package index: the only reason these tests skip rather than fail.
+# pip's messages when it cannot reach the package index: the only reason these tests skip (fail under CI).
 OFFLINE = re.compile(
     r"NewConnectionError|Failed to establish a new connection|Temporary failure in name resolution"
     r"|Network is unreachable|Max retries exceeded|ConnectTimeout|Could not fetch URL"
@@ -46,13 +47,25 @@ def tree_bytes(path: Path) -> int:
 
 def skip_if_offline(output: str) -> None:
     if OFFLINE.search(output):
-        pytest.skip(f"pip cannot reach the package index:\n{output[-2000:]}")
+        missing(f"pip cannot reach the package index:\n{output[-2000:]}")
 
 
 def trainer_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`sam build` of template.yaml into this session's temp dir, once per session (per xdist worker)."""
+    """The `sam build` of template.yaml whose sizes are checked.
+
+    ``make test`` builds first (``make build``) and sets ``HPT_SAM_BUILD_DIR`` to that build, so the budget is checked
+    on the very build its ``size`` step made; without it, `sam build` runs into this session's temp dir, once per
+    session (per xdist worker).
+    """
     from test_tools import run, sam_env, tool  # lazy: test_tools imports this module
 
+    explicit = os.environ.get("HPT_SAM_BUILD_DIR")
+    if explicit:
+        built = Path(explicit)
+        assert all((built / part).is_dir() for part in TRAINER_PARTS), (
+            f"HPT_SAM_BUILD_DIR={explicit} holds no complete build of {TRAINER_PARTS}: run `make build`"
+        )
+        return built
     sam = tool("sam", "sam")
     build_dir = tmp_path_factory.getbasetemp() / "sam-build"
     done = build_dir.with_suffix(".ok")
@@ -209,7 +222,7 @@ def layer_python() -> Path:
 
     found = shutil.which(f"python{LAYER_PYTHON}", path=sam_env()["PATH"])
     if found is None:
-        pytest.skip(f"the fit check needs a Python {LAYER_PYTHON} on PATH (none found, pyenv included)")
+        missing(f"the fit check needs a Python {LAYER_PYTHON} on PATH (none found, pyenv included)")
     return Path(found)
 
 
@@ -252,7 +265,7 @@ def pruned_tree_for_this_machine(python: Path) -> Path:
 
 def test_pruned_ml_layer_still_fits() -> None:
     if shutil.which("make") is None:
-        pytest.skip("make is not installed (sam build needs it too, for layers/ml/Makefile)")
+        missing("make is not installed (sam build needs it too, for layers/ml/Makefile)")
     python = layer_python()
     tree = pruned_tree_for_this_machine(python)
     assert not (tree / "sklearn" / "tests").exists(), "the cached tree is not pruned"

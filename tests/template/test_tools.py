@@ -1,5 +1,6 @@
 """template.yaml through the CLI tools that .ci/tools.sh installs under .tools/ (SAM CLI, checkov, cfn-lint with the
-serverless rules). Each test skips, naming the missing piece, when its tool is not installed; CI installs them first.
+serverless rules). Each test skips, naming the missing piece, when its tool is not installed, and fails instead when
+`CI` is set (``_require.missing``); CI installs them first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _require import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools"
@@ -20,7 +22,7 @@ TOOLS = ROOT / ".tools"
 def tool(venv: str, binary: str) -> Path:
     path = TOOLS / venv / "bin" / binary
     if not path.exists():
-        pytest.skip(f"{path.relative_to(ROOT)} is missing: run `bash .ci/tools.sh`")
+        missing(f"{path.relative_to(ROOT)} is missing: run `bash .ci/tools.sh`")
     return path
 
 
@@ -41,7 +43,7 @@ def sam_env() -> dict[str, str]:
     if found:
         env["PATH"] = f"{found[-1].parent}{os.pathsep}{env['PATH']}"
     elif shutil.which("python3.13", path=env.get("PATH")) is None:
-        pytest.skip("sam build for python3.13 needs a Python 3.13 on PATH (none found, pyenv included)")
+        missing("sam build for python3.13 needs a Python 3.13 on PATH (none found, pyenv included)")
     return env
 
 

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     from .base import BaseHyperparameterTuner
     from .config import TuningConfig, load_config, parse_config
     from .data import SplitData, load_split
-    from .errors import ConfigError, DataError, IntegrityError, NotFoundError, StoreError, TunerError
+    from .errors import ConfigError, DataError, IntegrityError, NotFoundError, RunFailedError, StoreError, TunerError
     from .grid import ParamGrid, TrainingGrid, expand_grid
-    from .local.engine import LocalTuner, RunFailedError, open_store
+    from .local.engine import LocalTuner, open_store
     from .ports import MetadataTracker, MetricsTracker, ModelTrainer, ResourceVersionControl
     from .records import ArtifactRef, Experiment, ExperimentSpec, ExperimentStatus, ModelVersion, Run, RunStatus
     from .results import RunResult
@@ -29,7 +29,7 @@ _EXPORTS = {
     "ConfigError": "errors", "DataError": "errors", "IntegrityError": "errors", "NotFoundError": "errors",
     "StoreError": "errors", "TunerError": "errors",
     "ParamGrid": "grid", "TrainingGrid": "grid", "expand_grid": "grid",
-    "LocalTuner": "local.engine", "RunFailedError": "local.engine", "open_store": "local.engine",
+    "LocalTuner": "local.engine", "RunFailedError": "errors", "open_store": "local.engine",
     "MetadataTracker": "ports", "MetricsTracker": "ports", "ModelTrainer": "ports", "ResourceVersionControl": "ports",
     "ArtifactRef": "records", "Experiment": "records", "ExperimentSpec": "records", "ExperimentStatus": "records",
     "ModelVersion": "records", "Run": "records", "RunStatus": "records",

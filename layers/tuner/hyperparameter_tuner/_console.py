@@ -9,15 +9,16 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from .planning import Plan
-from .records import Experiment, ExperimentStatus, Run
-from .results import RunResult, leaderboard_rows
+from .records import Experiment, ExperimentStatus, Run, RunStatus
+from .results import RunResult, leaderboard_rows, run_warnings
 
-__all__ = ["RunProgress", "make_console", "print_leaderboard", "print_plan", "print_summary"]
+__all__ = ["RunProgress", "make_console", "print_leaderboard", "print_plan", "print_summary", "print_warnings"]
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -99,9 +100,10 @@ def print_leaderboard(console: Console, run: Run, experiments: list[Experiment],
     table.add_column("status")
     table.add_column("fit s", justify="right")
     shown = rows if limit is None else rows[:limit]
+    winner = run.winner if run.status is RunStatus.SUCCEEDED else None  # a FAILED run has no winner to highlight
     for row in shown:
         status = row["status"] + (" (reused)" if row["reused"] else "")
-        style = "bold green" if row["experiment_id"] == run.winner else ("red" if row["status"] == "FAILED" else None)
+        style = "bold green" if row["experiment_id"] == winner else ("red" if row["status"] == "FAILED" else None)
         table.add_row(
             _fmt(row[rank_column]), row["algo"], _fmt(row["params"]),
             *[_fmt(row.get(f"{split}_{metric}")) for metric in metrics],
@@ -113,20 +115,27 @@ def print_leaderboard(console: Console, run: Run, experiments: list[Experiment],
         console.print(f"... {len(rows) - limit} more (hpt leaderboard {run.run_id} --csv FILE for all)")
 
 
+def print_warnings(console: Console, experiments: list[Experiment]) -> None:
+    """One ``warning:`` line per run-level warning (selection on test, fit warnings)."""
+    for message in run_warnings(experiments):
+        console.print(f"[yellow]warning[/yellow]: {escape(message)}")
+
+
 def print_summary(console: Console, result: RunResult) -> None:
-    """One closing paragraph: winner, counts, where the model is."""
+    """One closing paragraph: counts, warnings, then the winner and its model, or why the run FAILED."""
     counts = result.counts
     console.print(
         f"{result.run.total} experiments: {counts['SUCCEEDED']} succeeded, {counts['FAILED']} failed, "
         f"{counts['reused']} reused"
     )
+    print_warnings(console, result.experiments)
     winner = result.winner
     if winner is None:
-        console.print(f"[red]run FAILED[/red]: {result.run.reason}")
+        console.print(f"[red]run {escape(result.run.status.value)}[/red]: {escape(str(result.run.reason))}")
         return
     value = winner.metrics.get(result.run.perf_metric)
     console.print(
-        f"[bold green]winner[/bold green] {winner.experiment_id}: {winner.algo}({_fmt(winner.params)}) "
+        f"[bold green]winner[/bold green] {winner.experiment_id}: {escape(winner.algo)}({escape(_fmt(winner.params))}) "
         f"{result.run.perf_metric}={_fmt(value)}"
     )
     if winner.artifact is not None:
@@ -134,7 +143,7 @@ def print_summary(console: Console, result: RunResult) -> None:
 
 
 def print_plan(console: Console, plan: Plan) -> None:
-    """The plan as two small tables: the estimate and the limit checks."""
+    """The plan as a small table (the estimate), the limit checks, and every figure it assumed instead of measuring."""
     table = Table(title="plan", show_header=False)
     table.add_column("what")
     table.add_column("estimate")
@@ -143,9 +152,10 @@ def print_plan(console: Console, plan: Plan) -> None:
         ("experiments", f"{plan.experiments:,}"),
         ("batches (trainer invocations)", f"{plan.batches:,} of up to {plan.batch_size} experiments"),
         ("invocations per experiment", f"{plan.invocations_per_experiment:.3f}"),
-        ("state transitions", f"{plan.state_transitions:,} ({plan.transitions_per_experiment:.3f} per experiment)"),
+        ("state transitions", f"{plan.state_transitions:,} ({plan.transitions_per_experiment:.3f} per experiment; "
+                              "counts measured on an emulated run)"),
         ("max concurrency", str(plan.max_concurrency)),
-        ("fit + score per experiment", f"{per_trainer} ({plan.fit_source})"),
+        ("fit + score per experiment", f"{per_trainer} (measured: {plan.fit_source})"),
         ("trainer memory", f"{plan.trainer_memory_mb} MB"),
         ("Lambda GB-seconds", _fmt(plan.lambda_gb_seconds)),
         ("longest batch", "-" if plan.longest_batch_seconds is None else f"{plan.longest_batch_seconds:.1f} s"),
@@ -160,3 +170,8 @@ def print_plan(console: Console, plan: Plan) -> None:
     for check in plan.checks:
         mark = {True: "[green]ok[/green]", False: "[red]FAIL[/red]", None: "[yellow]?[/yellow]"}[check.ok]
         console.print(f"{mark} {check.name}: {check.detail}")
+    if plan.assumptions:
+        console.print("assumed, not measured:")
+        for assumption in plan.assumptions:
+            console.print(f"  [yellow]assumption[/yellow] {assumption.name}: {assumption.value} ({assumption.detail})",
+                          markup=True, highlight=False)

@@ -386,7 +386,23 @@ class BaseHyperparameterTuner(ABC):
         return self.record_outcome(spec, run_id, self.fit_candidate(data, spec), data.eval_split)
 
     def finish_run(self, run_id: str) -> Run:
-        """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED)."""
+        """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED).
+
+        Only a SUCCEEDED run has a winner. A run is FAILED when no experiment has a value for the performance
+        metric, or when the share of failed experiments is above ``max_failure_ratio``; it is then recorded with
+        ``winner=None``, and when some experiment did score, its reason names that best candidate for diagnosis
+        (``"...; best candidate <experiment_id> (<perf_metric>=<value>)"``).
+
+        Parameters
+        ----------
+        run_id : str
+            The run to close.
+
+        Returns
+        -------
+        Run
+            The closed run record, as stored.
+        """
         run = self.metadata_tracker.get_run(run_id)
         reverse = run.direction == "maximize"
         best: tuple[int, str, float] | None = None  # (index, id, value): O(1) memory however large the run
@@ -410,17 +426,21 @@ class BaseHyperparameterTuner(ABC):
             best = first if chosen == first[1] else second
         failed += max(run.total - total, 0)  # experiments that never got a record (a lost batch)
         ratio = failed / run.total if run.total else 1.0
-        winner = best[1] if best is not None else None
-        reason: str | None = None if best is not None else "no experiment has a value for the performance metric"
-        if winner is None:
-            reason = f"all {run.total} experiments failed" if failed >= run.total else reason
+        winner: str | None = None
+        reason: str | None = None
+        if best is None:
             status = RunStatus.FAILED
+            reason = (f"all {run.total} experiments failed" if failed >= run.total
+                      else "no experiment has a value for the performance metric")
         elif ratio > self.config.max_failure_ratio:
+            # A FAILED run has no winner anywhere (API, CLI, reducer event, run record); the best candidate is
+            # named in the reason only, so a user can see what the run would have picked.
             status = RunStatus.FAILED
             reason = (f"{failed} of {run.total} experiments failed ({ratio:.0%}), above max_failure_ratio "
-                      f"{self.config.max_failure_ratio:.0%}")
+                      f"{self.config.max_failure_ratio:.0%}; best candidate {best[1]} "
+                      f"({run.perf_metric}={best[2]:.6g})")
         else:
-            status = RunStatus.SUCCEEDED
+            status, winner = RunStatus.SUCCEEDED, best[1]
         return self.metadata_tracker.update_run(
             run_id, status=status, winner=winner, reason=reason, finished_at=utcnow()
         )

@@ -1,26 +1,33 @@
 """The ``hpt`` command.
 
 Exit status: 0 when a winner was chosen (or the command succeeded), 1 when the run failed, 2 for bad input
-(config, data, arguments) with one line ``error: ...`` on stderr and nothing written.
+(config, data, arguments) with one line ``error: ...`` on stderr and nothing written, 3 when ``hpt submit --wait
+--timeout`` gave up while the run is still going on.
+
+With ``--json``, stdout carries exactly one strict JSON document (no ``NaN``/``Infinity``): while the command
+works, file descriptor 1 and ``sys.stdout`` point at stderr, so whatever an estimator, a library or a child
+process prints goes there, and the document is written to the real stdout at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
-import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from types import TracebackType
+from typing import Any, NoReturn, TextIO
 
 from .config import DEFAULT_MAX_EXPERIMENTS, check_grid_size, load_config
 from .errors import ConfigError, DataError, NotFoundError, TunerError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING = 0, 1, 2, 3
 
 
 class UsageError(TunerError):
@@ -42,12 +49,98 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r} (seconds)") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _result_exit(status: str) -> int:
     return EXIT_OK if status == "SUCCEEDED" else EXIT_FAILED
 
 
-def _print_json(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+def _flush_c_stdio() -> None:
+    """Flush the C library's stdio buffers (libsvm and liblinear print with ``printf``)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # no C library to reach (not POSIX)
+        ctypes.CDLL(None).fflush(None)
+
+
+class _ReservedStdout:
+    """Keep stdout for the one JSON document: while active, fd 1 and ``sys.stdout`` write to stderr.
+
+    The document passed to :meth:`write` is held and written to the real stdout on exit, after everything the
+    work printed (Python-level, C-level, forked workers) was flushed to stderr.
+    """
+
+    def __init__(self) -> None:
+        self.document: str | None = None
+        self._stream: TextIO | None = None
+        self._saved_fd: int | None = None
+        self._own_stream = False
+
+    def write(self, document: str) -> None:
+        """Hold ``document`` until the work is done."""
+        self.document = document
+
+    def __enter__(self) -> _ReservedStdout:
+        # Python sets sys.stdout to None when fd 1 was closed at start (`hpt ... >&-`): the work still runs.
+        self._own_stream = sys.stdout is None
+        self._stream = Path(os.devnull).open("w") if sys.stdout is None else sys.stdout  # noqa: SIM115
+        self._stream.flush()
+        try:
+            self._saved_fd = os.dup(1)
+            os.dup2(2, 1)
+        except OSError:  # stdout or stderr closed: nothing to protect or nowhere to divert to
+            if self._saved_fd is not None:
+                os.close(self._saved_fd)
+            self._saved_fd = None
+        sys.stdout = sys.stderr
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        assert self._stream is not None
+        for stream in (sys.stdout, sys.stderr, self._stream):
+            with contextlib.suppress(OSError, ValueError):  # a closed stream has nothing left to flush
+                stream.flush()
+        _flush_c_stdio()
+        sys.stdout = self._stream
+        if self._saved_fd is not None:
+            os.dup2(self._saved_fd, 1)
+            os.close(self._saved_fd)
+            self._saved_fd = None
+        if self.document is not None:
+            self._stream.write(self.document)
+            self._stream.flush()
+        if self._own_stream:
+            sys.stdout = None  # as Python found it: fd 1 closed
+            self._stream.close()
+
+
+_JSON_OUT: _ReservedStdout | None = None
+
+
+def _print_json(payload: Any) -> None:
+    from .results import to_strict_json
+
+    document = to_strict_json(payload) + "\n"
+    if _JSON_OUT is not None:
+        _JSON_OUT.write(document)
+    else:
+        sys.stdout.write(document)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -84,6 +177,8 @@ def _open_existing_store(store: str) -> Any:
 
 
 def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
+    from .results import to_strict_json
+
     columns: list[str] = []
     for row in rows:
         columns.extend(key for key in row if key not in columns)
@@ -92,13 +187,14 @@ def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()})
+                writer.writerow({k: to_strict_json(v, indent=None) if isinstance(v, dict | list) else v
+                                 for k, v in row.items()})
     except OSError as exc:
         raise UsageError(f"--csv {path}: cannot write ({exc.strerror})") from None
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from ._console import make_console, print_leaderboard
+    from ._console import make_console, print_leaderboard, print_summary
     from .results import RunResult, leaderboard_rows
 
     if args.stack:
@@ -116,13 +212,20 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         else:
             run = metadata.get_run(args.run_id)
     experiments = RunResult.collect(run, metadata.iter_experiments(run.run_id)).experiments
+    rows = leaderboard_rows(run, experiments)[: args.top]  # best first: --top keeps the N best
     if args.csv:
-        _write_csv(args.csv, leaderboard_rows(run, experiments))
-        print(f"wrote {len(experiments)} rows to {args.csv}", file=sys.stderr)
+        _write_csv(args.csv, rows)
+        print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
     if args.json:
-        _print_json(RunResult(run, experiments).to_json())
+        payload = RunResult(run, experiments).to_json()
+        if args.top is not None:
+            by_id = {e["experiment_id"]: e for e in payload["experiments"]}
+            payload["experiments"] = [by_id[row["experiment_id"]] for row in rows]
+        _print_json(payload)
     elif not args.csv:
-        print_leaderboard(make_console(), run, experiments)
+        console = make_console()
+        print_leaderboard(console, run, experiments, limit=args.top)
+        print_summary(console, RunResult(run, experiments))  # counts, warnings, then the winner or why it FAILED
     return EXIT_OK
 
 
@@ -178,8 +281,11 @@ def _stack_tuner_metadata(stack: str, region: str | None) -> Any:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
+    from .aws.tuner import WaitTimeoutError
     from .data import load_split
 
+    if args.timeout is not None and not args.wait:
+        raise UsageError("--timeout needs --wait")
     config = load_config(args.config)
     check_grid_size(config, args.max_experiments)
     load_split(args.data, config.target)  # fail fast on bad data, before anything is uploaded
@@ -187,20 +293,30 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     started = tuner.submit(args.data)
     if started.get("status") in ("FAILED", "REJECTED"):
         raise UsageError(str(started.get("reason")))
+    follow = f"hpt status {started['run_id']} --stack {args.stack}"
     if not args.wait:
         if args.json:
             _print_json(started)
         else:
             print(f"run {started['run_id']} {started['status'].lower()}: {started.get('total')} experiments "
-                  f"(hpt status {started['run_id']} --stack {args.stack})")
+                  f"({follow})")
         return EXIT_OK
 
+    last: dict[str, Any] = {}
+
     def progress(counts: dict[str, Any]) -> None:
+        last.update(counts)
         if not args.json:
             print(f"{counts['status']}: {counts['succeeded']} succeeded / {counts['failed']} failed / "
                   f"{counts['running']} running / {counts['pending']} pending", file=sys.stderr)
 
-    result = tuner.wait(started["run_id"], poll_seconds=args.poll, progress=progress)
+    try:
+        result = tuner.wait(started["run_id"], poll_seconds=args.poll, timeout=args.timeout, progress=progress)
+    except WaitTimeoutError as exc:
+        if args.json:
+            _print_json(last)
+        print(f"{exc} and goes on (not failed); follow it with: {follow}", file=sys.stderr)
+        return EXIT_STILL_RUNNING
     return _report(result, args)
 
 
@@ -248,8 +364,19 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK if plan.ok else EXIT_FAILED
 
 
+def _version() -> str:
+    """The installed distribution's version (``importlib.metadata``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hyperparameter-tuner")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(prog="hpt", description="Tune scikit-learn models over a grid, locally or on AWS.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the tuning locally on a process pool")
@@ -269,6 +396,8 @@ def _build_parser() -> _Parser:
     board.add_argument("--stack", help="read the run from a deployed stack instead of the local store")
     board.add_argument("--region", help="AWS region of the stack")
     board.add_argument("--csv", help="write cv_results_-style rows to this CSV file")
+    board.add_argument("--top", type=_positive_int, default=None,
+                       help="keep only the N best experiments in the table, CSV and JSON (default: all)")
     board.add_argument("--json", action="store_true", help="print the run's JSON object")
     board.set_defaults(handler=_cmd_leaderboard)
 
@@ -286,7 +415,10 @@ def _build_parser() -> _Parser:
     submit.add_argument("--stack", required=True, help="CloudFormation stack name of the deployment")
     submit.add_argument("--region", help="AWS region of the stack")
     submit.add_argument("--wait", action="store_true", help="wait for the run and print its leaderboard")
-    submit.add_argument("--poll", type=float, default=10.0, help="seconds between status polls (default: 10)")
+    submit.add_argument("--poll", type=_positive_seconds, default=10.0,
+                        help="seconds between status polls (default: 10)")
+    submit.add_argument("--timeout", type=_seconds, default=None,
+                        help="with --wait: stop waiting after this many seconds, exit 3 (default: no limit)")
     submit.add_argument("--max-experiments", type=_positive_int, default=DEFAULT_MAX_EXPERIMENTS,
                         help=f"refuse grids larger than this (default: {DEFAULT_MAX_EXPERIMENTS})")
     submit.add_argument("--json", action="store_true", help="print JSON")
@@ -318,9 +450,16 @@ def _build_parser() -> _Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hpt``; returns the exit status."""
+    global _JSON_OUT
     try:
-        args = _build_parser().parse_args(argv)
-        return int(args.handler(args))
+        try:
+            args = _build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help and --version print and exit 0
+            return exc.code if isinstance(exc.code, int) else EXIT_OK
+        if not getattr(args, "json", False):
+            return int(args.handler(args))
+        with _ReservedStdout() as _JSON_OUT:
+            return int(args.handler(args))
     except (UsageError, ConfigError, DataError, NotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -340,6 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return EXIT_USAGE
         raise
+    finally:
+        _JSON_OUT = None
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ __all__ = [
     "DataError",
     "IntegrityError",
     "NotFoundError",
+    "RunFailedError",
     "StoreError",
     "TunerError",
 ]
@@ -37,6 +38,13 @@ class NotFoundError(TunerError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else "not found"
+
+
+class RunFailedError(TunerError):
+    """The run ended FAILED (every experiment failed, too many did, or its workflow stopped): it has no winner.
+
+    Raised by ``run_experiment`` of the local and the Step Functions tuner; the reason is the message.
+    """
 
 
 class StoreError(TunerError):

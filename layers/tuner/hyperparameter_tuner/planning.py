@@ -1,8 +1,15 @@
 """``hpt plan``: what a run will cost on AWS and whether it fits the limits, before anything runs.
 
 Estimates come from measured fit times: a previous run's records in a local store (same experiment ids first,
-then the same trainer), or a quick sample fit of a few candidates per trainer on the split. Prices are AWS's
-published on-demand prices (us-east-1, arm64) and can be overridden.
+then the same trainer), or a quick sample fit of a few candidates per trainer on the split, timed under the same
+BLAS/OpenMP thread limit every experiment gets. Prices are AWS's published on-demand prices (us-east-1, arm64) and
+can be overridden.
+
+What the plan does not measure it assumes, and says so: :attr:`Plan.assumptions` lists every such figure (the
+trainer's cold start, the fan-out's and reducer's cost, reply sizes, Lambda's speed relative to this machine, the
+requests per experiment, a run without failed batches or retries). State transitions are counted from the state
+machine as the emulator runs it (``benchmarks/transitions.py``; a test checks :data:`TRANSITIONS_PER_RUN` and
+:data:`TRANSITIONS_PER_BATCH` against an emulated run).
 """
 
 from __future__ import annotations
@@ -22,18 +29,26 @@ from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig
 from .data import SplitData
 from .errors import ConfigError
 
-__all__ = ["Check", "Plan", "Prices", "estimate_from_records", "estimate_from_sample", "make_plan"]
+__all__ = ["Assumption", "Check", "Plan", "Prices", "estimate_from_records", "estimate_from_sample", "make_plan"]
 
 LAMBDA_TIMEOUT_SECONDS = 900
 LAMBDA_PACKAGE_LIMIT = 262_144_000  # 250 MiB unzipped, function + layers
 PACKAGE_BUDGET = 200_000_000  # our own budget, leaving users room for their trainers
 PAYLOAD_BUDGET = 8 * 1024  # our own cap on any Step Functions payload (AWS's limit is 256 KiB)
-TRANSITIONS_PER_BATCH = 3  # child execution start, TrainBatch entered, TrainBatch exited
-TRANSITIONS_PER_RUN = 4  # TrainBatches entered/exited, Reduce entered/exited
+# State transitions as AWS bills them (each state entered, each retried attempt, one per child execution a
+# Distributed Map starts), measured on an emulated run of statemachine/tuning.asl.json (benchmarks/transitions.py):
+TRANSITIONS_PER_RUN = 2  # the parent enters TrainBatches and Reduce
+TRANSITIONS_PER_BATCH = 2  # the child execution started, and its TrainBatch state
+TRANSITIONS_PER_FAILED_BATCH = 4  # DescribeBatchFailure, PadBatchNumber, Pad<n>, RecordBatchFailure (from the ASL)
+# Assumed, not measured (each is listed in Plan.assumptions):
 DYNAMODB_WRITES_PER_EXPERIMENT = 5  # model version, two metric splits, RUNNING and SUCCEEDED records
 DYNAMODB_READS_PER_EXPERIMENT = 2  # this run's record, an earlier run's (reuse)
 S3_PUTS_PER_EXPERIMENT = 1
 S3_GETS_PER_EXPERIMENT = 1  # the HEAD that makes a retried save harmless
+HANDLER_REPLY_BYTES = 512  # the largest reply a handler sends back into the state machine
+FAN_OUT_REDUCER_SECONDS = 2.0  # each of the fan-out and the reducer, per run
+FAN_OUT_REDUCER_MEMORY_MB = 512
+RUN_OVERHEAD_SECONDS = 10.0  # fan-out, map start and reducer, added to the wall time
 
 
 class Prices(BaseModel):
@@ -58,6 +73,14 @@ class Check(BaseModel):
     detail: str
 
 
+class Assumption(BaseModel):
+    """A figure the plan uses without having measured it: what it is, the value used, and where it matters."""
+
+    name: str
+    value: str
+    detail: str
+
+
 class Plan(BaseModel):
     """The estimate for one config: counts, time, GB-seconds, transitions, dollars, and limit checks."""
 
@@ -78,6 +101,7 @@ class Plan(BaseModel):
     cost_usd: dict[str, float] | None
     total_cost_usd: float | None
     checks: list[Check]
+    assumptions: list[Assumption]
 
     @property
     def ok(self) -> bool:
@@ -164,6 +188,11 @@ def make_plan(
         Lambda time per second measured here (1.0: a Lambda vCPU is as fast as this machine's core).
     init_seconds : float
         Cold start of a trainer container (imports of the ML stack, loading the split).
+
+    Returns
+    -------
+    Plan
+        Counts, estimates, costs and checks; :attr:`Plan.assumptions` lists every figure used without measuring it.
     """
     from .aws.workflow import BatchItem, plan_batches
 
@@ -183,7 +212,7 @@ def make_plan(
     execution_input = {"run_id": "0" * 16, "bucket": "b" * 63, "manifest_key": f"runs/{'0' * 16}/manifest.json",
                        "max_concurrency": concurrency}
     largest_item = BatchItem(run_id="0" * 16, batch=len(ranges), start=total, stop=total).model_dump_json()
-    payload = max(len(json.dumps(execution_input)), len(largest_item), 512)  # 512: the largest handler reply
+    payload = max(len(json.dumps(execution_input)), len(largest_item), HANDLER_REPLY_BYTES)
     checks.append(Check(name="payload", ok=payload <= PAYLOAD_BUDGET,
                         detail=f"largest Step Functions payload ~{payload} B (budget {PAYLOAD_BUDGET} B, AWS 256 KiB);"
                                f" the manifest of {len(ranges)} items lives in S3"))
@@ -196,9 +225,9 @@ def make_plan(
         batch_seconds = [init_seconds + sum(per_experiment[a:b]) for a, b in ranges]
         longest = max(batch_seconds, default=0.0)
         trainer_seconds = sum(batch_seconds)
-        lambda_gb_seconds = trainer_seconds * gb + 2 * 2.0 * 0.5  # fan-out and reducer: ~2 s at 512 MB
+        lambda_gb_seconds = trainer_seconds * gb + 2 * FAN_OUT_REDUCER_SECONDS * FAN_OUT_REDUCER_MEMORY_MB / 1024
         rounds = math.ceil(len(ranges) / max(concurrency, 1))
-        wall = rounds * (sum(batch_seconds) / max(len(batch_seconds), 1)) + 10.0
+        wall = rounds * (sum(batch_seconds) / max(len(batch_seconds), 1)) + RUN_OVERHEAD_SECONDS
         transitions = TRANSITIONS_PER_RUN + TRANSITIONS_PER_BATCH * len(ranges)
         cost = {
             "lambda_compute": lambda_gb_seconds * prices.lambda_gb_second,
@@ -228,14 +257,40 @@ def make_plan(
                             detail=f"trainer + layers {package / 1e6:.1f} MB unzipped (budget "
                                    f"{PACKAGE_BUDGET / 1e6:.0f} MB, Lambda limit {LAMBDA_PACKAGE_LIMIT / 1e6:.0f} MB)"))
     transitions = TRANSITIONS_PER_RUN + TRANSITIONS_PER_BATCH * len(ranges)
+    assumptions = _assumptions(speed_factor=speed_factor, init_seconds=init_seconds, prices_given=prices != Prices())
     return Plan(
         experiments=total, batches=len(ranges), batch_size=batch_size, max_concurrency=concurrency,
         fit_seconds=fit_seconds, fit_source=fit_source, trainer_memory_mb=trainer_memory_mb,
         trainer_invocations=len(ranges), invocations_per_experiment=len(ranges) / total if total else 0.0,
         state_transitions=transitions, transitions_per_experiment=transitions / total if total else 0.0,
         lambda_gb_seconds=lambda_gb_seconds, longest_batch_seconds=longest, wall_seconds=wall, cost_usd=cost,
-        total_cost_usd=sum(cost.values()) if cost else None, checks=checks,
+        total_cost_usd=sum(cost.values()) if cost else None, checks=checks, assumptions=assumptions,
     )
+
+
+def _assumptions(*, speed_factor: float, init_seconds: float, prices_given: bool) -> list[Assumption]:
+    """Every figure :func:`make_plan` uses without having measured it."""
+    return [
+        Assumption(name="Lambda speed", value=f"x{speed_factor:g}",
+                   detail="a Lambda vCPU is assumed to fit as fast as this machine's core; --speed-factor changes it"),
+        Assumption(name="trainer cold start", value=f"{init_seconds:g} s per batch",
+                   detail="importing the ML stack and loading the split in a new trainer container"),
+        Assumption(name="fan-out and reducer", value=f"{FAN_OUT_REDUCER_SECONDS:g} s each at "
+                                                     f"{FAN_OUT_REDUCER_MEMORY_MB} MB",
+                   detail="their Lambda GB-seconds; the run's wall time adds "
+                          f"{RUN_OVERHEAD_SECONDS:g} s for them and the map's start"),
+        Assumption(name="handler replies", value=f"<= {HANDLER_REPLY_BYTES} B",
+                   detail="the largest reply a handler sends into the state machine, used by the payload check"),
+        Assumption(name="requests per experiment",
+                   value=f"S3 {S3_PUTS_PER_EXPERIMENT} PUT + {S3_GETS_PER_EXPERIMENT} GET, DynamoDB "
+                         f"{DYNAMODB_WRITES_PER_EXPERIMENT} writes + {DYNAMODB_READS_PER_EXPERIMENT} reads",
+                   detail="counted from the trainer's code path, not measured"),
+        Assumption(name="no failures", value="0 failed batches, 0 retries",
+                   detail=f"transitions are measured on a clean run; each failed batch adds "
+                          f"{TRANSITIONS_PER_FAILED_BATCH}, each retried attempt 1"),
+        Assumption(name="prices", value="--prices file" if prices_given else "published, us-east-1 arm64",
+                   detail="unit prices of planning.Prices, not a bill"),
+    ]
 
 
 def load_prices(path: str | Path) -> Prices:

@@ -2,14 +2,95 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .records import Experiment, ExperimentStatus, Run
+from .records import Experiment, ExperimentStatus, Run, RunStatus
 
-__all__ = ["RunResult", "leaderboard_rows"]
+__all__ = ["RunResult", "fit_warning_summary", "json_safe", "leaderboard_rows", "run_warnings", "to_strict_json"]
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with every non-finite float (NaN, inf, -inf) replaced by ``None``, recursively.
+
+    Strict JSON has no ``NaN`` or ``Infinity``: a metric that could not be computed, a parameter such as
+    ``C: .inf`` or a fit time that overflowed is reported as ``null``. NumPy scalars become Python scalars;
+    tuples become lists; dict keys are kept as they are.
+
+    Examples
+    --------
+    >>> json_safe({"C": float("inf"), "scores": [1.0, float("nan")], "ok": 2})
+    {'C': None, 'scores': [1.0, None], 'ok': 2}
+    """
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    item = getattr(value, "item", None)  # NumPy scalars (float32, int64, ...)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        return json_safe(item())
+    return value
+
+
+def to_strict_json(payload: Any, indent: int | None = 2) -> str:
+    """Serialise ``payload`` as strict JSON: non-finite floats become ``null``, never ``NaN``/``Infinity``.
+
+    Values JSON has no type for (datetimes, paths) are written as strings.
+
+    Examples
+    --------
+    >>> to_strict_json({"value": float("nan")}, indent=None)
+    '{"value": null}'
+    """
+    return json.dumps(json_safe(payload), indent=indent, default=str, allow_nan=False)
+
+
+def fit_warning_summary(experiments: Iterable[Experiment]) -> str | None:
+    """One line counting the experiments whose fit raised warnings, with the warning categories; ``None`` if none.
+
+    Examples
+    --------
+    >>> from hyperparameter_tuner.records import Experiment
+    >>> e = Experiment(run_id="r", experiment_id="e", index=0, algo="SVC", params={}, data_fingerprint="d",
+    ...                warnings=["ConvergenceWarning: did not converge"])
+    >>> fit_warning_summary([e])
+    '1 experiment had fit warnings (ConvergenceWarning)'
+    """
+    count = 0
+    categories: dict[str, None] = {}
+    for experiment in experiments:
+        if experiment.warnings:
+            count += 1
+            for message in experiment.warnings:
+                categories[message.partition(":")[0].strip() or "Warning"] = None
+    if not count:
+        return None
+    noun = "experiment had" if count == 1 else "experiments had"
+    return f"{count} {noun} fit warnings ({', '.join(categories)})"
+
+
+def run_warnings(experiments: Iterable[Experiment]) -> list[str]:
+    """What a user should know about how a run's numbers were obtained, one sentence each.
+
+    Today: selection on the test split (there was no validation split, so the winner's test score is not an
+    unbiased estimate), and how many experiments had fit warnings.
+    """
+    experiments = list(experiments)
+    found: list[str] = []
+    if any(e.eval_split == "test" for e in experiments):
+        found.append("no validation split: experiments were ranked on the test split, so the best test score is "
+                     "optimistic; add X_val/y_val (or validation.csv) to keep test for the final evaluation")
+    summary = fit_warning_summary(experiments)
+    if summary is not None:
+        found.append(summary)
+    return found
 
 
 @dataclass
@@ -26,8 +107,8 @@ class RunResult:
 
     @property
     def winner(self) -> Experiment | None:
-        """The winning experiment's record."""
-        if self.run.winner is None:
+        """The winning experiment's record; ``None`` unless the run SUCCEEDED (a FAILED run has no winner)."""
+        if self.run.winner is None or self.run.status is not RunStatus.SUCCEEDED:
             return None
         return next((e for e in self.experiments if e.experiment_id == self.run.winner), None)
 
@@ -45,10 +126,19 @@ class RunResult:
         counts["reused"] = self.reused
         return counts
 
+    @property
+    def warnings(self) -> list[str]:
+        """Run-level warnings (selection on test, fit warnings), see :func:`run_warnings`."""
+        return run_warnings(self.experiments)
+
     def to_json(self) -> dict[str, Any]:
-        """The CLI's JSON object: run id, status, perf metric, direction, winner and every experiment."""
+        """The CLI's JSON object: run id, status, perf metric, direction, winner and every experiment.
+
+        ``winner`` is ``null`` unless the run SUCCEEDED; ``warnings`` lists run-level warnings. Values are made
+        strict-JSON safe by :func:`json_safe` (non-finite floats are ``null``).
+        """
         winner = self.winner
-        return {
+        payload = {
             "run_id": self.run.run_id,
             "status": self.run.status.value,
             "reason": self.run.reason,
@@ -56,11 +146,12 @@ class RunResult:
             "direction": self.run.direction,
             "total": self.run.total,
             "reused": self.reused,
+            "warnings": self.warnings,
             "winner": None if winner is None else {
                 "experiment_id": winner.experiment_id,
                 "algo": winner.algo,
                 "params": winner.params,
-                "metrics": _clean(winner.metrics),
+                "metrics": winner.metrics,
                 "model_uri": winner.artifact.uri if winner.artifact else None,
             },
             "experiments": [
@@ -69,8 +160,8 @@ class RunResult:
                     "algo": e.algo,
                     "params": e.params,
                     "status": e.status.value,
-                    "metrics": _clean(e.metrics),
-                    "scores": {split: _clean(values) for split, values in e.scores.items()},
+                    "metrics": e.metrics,
+                    "scores": e.scores,
                     "fit_time": e.fit_time,
                     "reused": e.reused_from is not None,
                     "warnings": e.warnings,
@@ -79,11 +170,8 @@ class RunResult:
                 for e in self.experiments
             ],
         }
-
-
-def _clean(values: dict[str, float]) -> dict[str, float | None]:
-    # JSON has no NaN: report a metric that could not be computed as null.
-    return {key: None if math.isnan(value) else value for key, value in values.items()}
+        safe: dict[str, Any] = json_safe(payload)
+        return safe
 
 
 def _rank(experiments: list[Experiment], metric: str, maximize: bool) -> dict[str, int]:

@@ -8,6 +8,10 @@
   run tunes the dataset's latest split.
 * **direct**: ``{"kind": "direct", "config_key": ..., "data_key": ..., "data_version": ...}`` from
   ``hpt submit`` or ``sam local invoke``.
+
+One more event is not a trigger: Step Functions' "Execution Status Change" for a run's execution that ended
+FAILED, TIMED_OUT or ABORTED, parsed into :class:`ExecutionEnded`, so the fan-out closes a run that its execution
+can no longer close (stopped by hand, timed out, or failed outside the state machine's ``Catch``).
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ __all__ = [
     "DATASETS_PREFIX",
     "BadEventError",
     "DirectEvent",
+    "ExecutionEnded",
     "RunRequest",
     "ScheduleEvent",
     "dataset_name",
     "dataset_of",
+    "execution_failure_reason",
     "parse_fan_out_event",
     "split_of_key",
 ]
@@ -36,6 +42,8 @@ __all__ = [
 DATASETS_PREFIX = "datasets/"
 CONFIG_NAMES = ("tuning.yaml", "tuning.yml", "tuning.json")
 SUCCESS_MARKER = "_SUCCESS"
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+ENDED_WITHOUT_SUCCESS = ("FAILED", "TIMED_OUT", "ABORTED")
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,127}$")
 
 
@@ -78,6 +86,36 @@ class RunRequest(BaseModel):
     """Version id of the ``.npz`` (or of the ``_SUCCESS`` marker of a CSV folder); ``None`` when unversioned."""
     data_etag: str | None = None
     """ETag of the uploaded object: tells two uploads apart when the bucket is not versioned."""
+
+
+class ExecutionEnded(BaseModel):
+    """A Step Functions "Execution Status Change" event: an execution of the tuning state machine has ended."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    execution_arn: str = Field(alias="executionArn", min_length=1)
+    state_machine_arn: str = Field(alias="stateMachineArn", min_length=1)
+    name: str = Field(min_length=1)
+    """The execution's name: the run id for a run's own execution."""
+    status: str
+    error: str | None = None
+    cause: str | None = None
+
+
+def execution_failure_reason(execution: Any) -> str:
+    """One line for a run whose execution ended without closing it, from a ``DescribeExecution`` reply or the
+    detail of an "Execution Status Change" event (``status``, ``error``, ``cause``).
+
+    Examples
+    --------
+    >>> execution_failure_reason({"status": "ABORTED", "error": "Operator", "cause": "stopped by  hand"})
+    'execution ABORTED: Operator: stopped by hand'
+    >>> execution_failure_reason({"status": "TIMED_OUT"})
+    'execution TIMED_OUT'
+    """
+    detail = ": ".join(" ".join(str(execution[key]).split()) for key in ("error", "cause") if execution.get(key))
+    reason = f"execution {execution.get('status', 'ENDED')}"
+    return f"{reason}: {detail[:300]}" if detail else reason
 
 
 def dataset_name(text: str) -> str:
@@ -153,8 +191,9 @@ def _from_upload(event: dict[str, Any]) -> RunRequest:
     )
 
 
-def parse_fan_out_event(event: Any) -> RunRequest:
-    """Parse any of the fan-out's triggers into a :class:`RunRequest`.
+def parse_fan_out_event(event: Any) -> RunRequest | ExecutionEnded:
+    """Parse any of the fan-out's triggers into a :class:`RunRequest`, or an execution's status change into
+    :class:`ExecutionEnded`.
 
     Raises
     ------
@@ -163,6 +202,11 @@ def parse_fan_out_event(event: Any) -> RunRequest:
     """
     if not isinstance(event, dict):
         raise BadEventError(f"event must be a JSON object, got {type(event).__name__}")
+    if event.get("source") == "aws.states" and event.get("detail-type") == EXECUTION_STATUS_CHANGE:
+        try:
+            return ExecutionEnded.model_validate(event.get("detail"))
+        except ValidationError as exc:
+            raise _first_error(exc, "execution status change") from None
     if event.get("source") == "aws.s3" or "detail-type" in event:
         return _from_upload(event)
     kind = event.get("kind")

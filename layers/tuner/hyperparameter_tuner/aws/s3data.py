@@ -1,7 +1,12 @@
-"""Split data in S3: find, download (pinned to versions), fingerprint and upload splits.
+"""Split data in S3: find, identify, download (pinned to versions and ETags), fingerprint and upload splits.
 
 A split is an ``.npz`` object, or a folder (prefix) holding ``train.csv``, ``test.csv`` and optionally
 ``validation.csv``, completed by a ``_SUCCESS`` marker written last.
+
+Two identities: :func:`split_objects` names the objects a split is made of *as stored* (key, version id, ETag),
+which the fan-out puts into the run id, so a CSV file rewritten in place is a new run whatever the marker or
+the trigger says; the *fingerprint* is a hash of the bytes read, which experiment ids use, so the same bytes
+uploaded again reuse finished experiments.
 """
 
 from __future__ import annotations
@@ -21,7 +26,16 @@ from .events import DATASETS_PREFIX, SUCCESS_MARKER
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["FetchedSplit", "fetch_split", "latest_split", "read_text", "upload_split"]
+__all__ = [
+    "FetchedSplit",
+    "SplitObject",
+    "fetch_split",
+    "latest_split",
+    "read_text",
+    "split_identity",
+    "split_objects",
+    "upload_split",
+]
 
 _CHUNK = 1 << 20
 
@@ -36,18 +50,35 @@ class FetchedSplit:
     versions: dict[str, str] = field(default_factory=dict)
 
 
-def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Path) -> tuple[str, str]:
-    """Download one object to ``dest``; return (sha256, version id)."""
+@dataclass(frozen=True)
+class SplitObject:
+    """One stored object of a split, as ``HeadObject`` describes it."""
+
+    key: str
+    version: str | None
+    """Version id; ``None`` in a bucket that is not versioned."""
+    etag: str
+    """ETag without the surrounding quotes."""
+
+
+def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Path,
+              etag: str | None = None) -> tuple[str, str]:
+    """Download one object to ``dest`` (only if its ETag is still ``etag``, when given); return (sha256, version)."""
     from botocore.exceptions import ClientError
 
     args: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version and version != "null":
         args["VersionId"] = version
+    if etag:
+        args["IfMatch"] = f'"{etag}"'
     try:
         response = s3.get_object(**args)
     except ClientError as exc:
         if error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404", "InvalidArgument"):
             raise DataError(f"s3://{bucket}/{key}: no such object") from None
+        if error_code(exc) in ("PreconditionFailed", "412"):
+            # Overwritten since it was identified (unversioned bucket): a retry identifies the new bytes.
+            raise StoreError(f"s3://{bucket}/{key}: changed while the run was being started; try again") from None
         raise StoreError(f"s3://{bucket}/{key}: cannot read ({error_code(exc)})") from exc
     digest = hashlib.sha256()
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +94,7 @@ def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Pa
 
 def fetch_split(
     s3: S3Client, bucket: str, data_key: str, dest: Path, *, version: str | None = None,
-    versions: dict[str, str] | None = None, target: str = "target",
+    versions: dict[str, str] | None = None, target: str = "target", etags: dict[str, str] | None = None,
 ) -> FetchedSplit:
     """Download a split to ``dest`` and check it with the standard library only (no numpy).
 
@@ -75,15 +106,20 @@ def fetch_split(
         Version id of the ``.npz``.
     versions : dict, optional
         Version id per CSV key, to read exactly what a run recorded.
+    etags : dict, optional
+        ETag per key (see :func:`split_objects`): an object whose ETag changed is not read.
 
     Raises
     ------
     DataError
         Naming the object that is missing or the array/line at fault.
+    StoreError
+        When S3 fails, or an object no longer has the ETag given in ``etags``.
     """
+    etags = etags or {}
     if data_key.endswith(".npz"):
         path = dest / "split.npz"
-        sha, version_id = _download(s3, bucket, data_key, version, path)
+        sha, version_id = _download(s3, bucket, data_key, version, path, etags.get(data_key))
         with path.open("rb") as fh:
             inspect_npz(fh, f"s3://{bucket}/{data_key}", check_values=True)
         return FetchedSplit(path, sha, f"s3://{bucket}/{data_key}", {data_key: version_id})
@@ -95,7 +131,8 @@ def fetch_split(
         key = data_key + name
         if key not in listed and not (versions and key in versions):
             continue
-        digests[name], read_versions[key] = _download(s3, bucket, key, (versions or {}).get(key), folder / name)
+        digests[name], read_versions[key] = _download(s3, bucket, key, (versions or {}).get(key), folder / name,
+                                                      etags.get(key))
     source = f"s3://{bucket}/{data_key}"
     handles = {name: (folder / name).open("rb") for name in digests}
     try:
@@ -104,6 +141,48 @@ def fetch_split(
         for handle in handles.values():
             handle.close()
     return FetchedSplit(folder, csv_set_fingerprint(digests, target), source, read_versions)
+
+
+def split_objects(s3: S3Client, bucket: str, data_key: str, *, version: str | None = None) -> list[SplitObject]:
+    """The objects a split is made of, as stored now: the ``.npz`` (at ``version`` when given) or the folder's
+    ``train.csv``, ``validation.csv`` and ``test.csv`` (the ``_SUCCESS`` marker says nothing about their bytes).
+
+    Missing objects are left out (reading the split then names them).
+
+    Raises
+    ------
+    StoreError
+        When S3 fails otherwise (permissions, throttling).
+    """
+    from botocore.exceptions import ClientError
+
+    keys = [data_key] if data_key.endswith(".npz") else [data_key + name for name in CSV_FILES.values()]
+    objects: list[SplitObject] = []
+    for key in keys:
+        args: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version and version != "null" and key == data_key:
+            args["VersionId"] = version
+        try:
+            head = s3.head_object(**args)
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchVersion", "400"):
+                continue
+            raise StoreError(f"s3://{bucket}/{key}: cannot read ({error_code(exc)})") from exc
+        found = head.get("VersionId")
+        objects.append(SplitObject(key, None if found in (None, "null") else str(found), head["ETag"].strip('"')))
+    return objects
+
+
+def split_identity(objects: list[SplitObject]) -> list[list[str | None]]:
+    """A JSON-able identity of a split's stored objects, for the run id: it changes whenever any object is
+    rewritten (new version id, or new ETag in a bucket that is not versioned).
+
+    Examples
+    --------
+    >>> split_identity([SplitObject("d/a/train.csv", None, "e1"), SplitObject("d/a/test.csv", "v2", "e2")])
+    [['d/a/test.csv', 'v2', 'e2'], ['d/a/train.csv', None, 'e1']]
+    """
+    return [[obj.key, obj.version, obj.etag] for obj in sorted(objects, key=lambda obj: obj.key)]
 
 
 def _list_keys(s3: S3Client, bucket: str, prefix: str) -> set[str]:

@@ -3,6 +3,10 @@
 ``run_experiment`` uploads the split and config, starts the run through the fan-out function, waits for the
 state machine with progress, and returns the winner's model after checking its SHA-256. Inside the Lambdas the
 same class provides ``build_model``/``save_model``/``finish_run`` on DynamoDB and S3.
+
+Waiting never hangs and never lies: it ends at a deadline (:class:`WaitTimeoutError`, the run goes on), and
+an execution that ended without closing its run (aborted, timed out, or failed outside the state machine's
+``Catch``) is reported as a FAILED run with the execution's error instead of being polled forever.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig
 from ..data import SplitData
-from ..errors import ConfigError, TunerError
+from ..errors import ConfigError, RunFailedError, TunerError
 from ..grid import ParamSpec
 from ..records import ExperimentStatus, Run, RunStatus
 from ..results import RunResult
 from .dynamodb import DynamoDBMetadataTracker, DynamoDBMetricsTracker
+from .events import execution_failure_reason
 from .s3 import S3VersionControl
 from .s3data import upload_split
 
@@ -31,14 +36,43 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
 
-__all__ = ["StackResources", "StepFunctionsTuner", "SubmitError"]
+__all__ = [
+    "StackResources",
+    "StepFunctionsTuner",
+    "SubmitError",
+    "WaitTimeoutError",
+    "execution_failure_reason",
+    "run_status",
+]
 
 SUBMISSIONS_PREFIX = "submissions/"
+# describe_execution statuses under which the execution may still close its run.
+_EXECUTION_GOING_ON = ("RUNNING", "PENDING_REDRIVE")
+_OPEN_RUN = (RunStatus.PENDING, RunStatus.RUNNING)
 
 
 class SubmitError(TunerError):
     """The deployed application refused or failed to start the run."""
+
+
+class WaitTimeoutError(TunerError):
+    """``wait`` gave up at its deadline while the run is still going on (it has not failed).
+
+    Attributes
+    ----------
+    run_id : str
+        The run, to follow with ``hpt status RUN_ID --stack STACK``.
+    status : str
+        The run's status when waiting stopped (``PENDING`` or ``RUNNING``).
+    timeout : float
+        The seconds waited.
+    """
+
+    def __init__(self, run_id: str, status: str, timeout: float) -> None:
+        self.run_id, self.status, self.timeout = run_id, status, timeout
+        super().__init__(f"run {run_id} is still {status} after {timeout:g} s")
 
 
 @dataclass(frozen=True)
@@ -96,6 +130,12 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
         A validated config instead of ``training_params``/``metrics``/``perf_metric``/options.
     metrics_sink : aws_lambda_powertools.Metrics, optional
         Also emit every metric to CloudWatch through EMF (used inside the trainer Lambda).
+    sfn : boto3 Step Functions client, optional
+        Used by :meth:`wait` to tell whether the run's execution has ended; created (in the execution's region)
+        when first needed.
+    clock, sleep : callable, optional
+        The monotonic clock and the sleep :meth:`wait` uses (default ``time.monotonic`` and ``time.sleep``);
+        tests inject a fake pair.
     """
 
     def __init__(
@@ -112,6 +152,9 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
         config: TuningConfig | None = None,
         metrics_sink: Metrics | None = None,
         max_experiments: int = DEFAULT_MAX_EXPERIMENTS,
+        sfn: SFNClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         **options: Any,
     ) -> None:
         import boto3
@@ -120,6 +163,8 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
         self.s3 = s3 or boto3.client("s3")
         self.dynamodb = dynamodb or boto3.client("dynamodb")
         self._lambda = lambda_client
+        self._sfn = sfn
+        self._clock, self._sleep = clock, sleep
         self.dataset = dataset
         super().__init__(
             DynamoDBMetadataTracker(resources.table, client=self.dynamodb),
@@ -184,36 +229,107 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
 
     def wait(self, run_id: str, *, poll_seconds: float = 5.0, timeout: float | None = None,
              progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
-        """Poll the run until it is SUCCEEDED or FAILED; return its :class:`RunResult`."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Poll the run until it is closed (SUCCEEDED or FAILED) and return its :class:`RunResult`.
+
+        While the run is open, each poll also asks Step Functions about the run's execution: an execution that
+        ended (ABORTED, TIMED_OUT, FAILED outside the ``Catch``, or even SUCCEEDED) without closing the run can
+        never close it, so the run is returned as FAILED with the execution's status, error and cause as the
+        reason, and no winner (the same reason the stack's execution-ended rule writes when it closes the stored
+        record; ``wait`` itself writes nothing).
+
+        Parameters
+        ----------
+        run_id : str
+            The run (the fan-out's ``run_id``).
+        poll_seconds : float, default 5.0
+            Seconds between polls.
+        timeout : float or None, default None
+            Give up after this many seconds (``None``: wait as long as the run is open).
+        progress : callable, optional
+            Called with :func:`run_status` counts after every poll.
+
+        Returns
+        -------
+        RunResult
+            The closed run and its experiments.
+
+        Raises
+        ------
+        WaitTimeoutError
+            When ``timeout`` seconds passed and the run is still open; it goes on.
+        """
+        deadline = None if timeout is None else self._clock() + timeout
         while True:
-            counts = self.status(run_id)
+            run = self.metadata_tracker.get_run(run_id)
+            if run.status in _OPEN_RUN:
+                run = self._unless_execution_ended(run)
+            counts = run_status(run, self.metadata_tracker)
             if progress is not None:
                 progress(counts)
-            if counts["status"] in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
-                run = self.metadata_tracker.get_run(run_id)
+            if run.status not in _OPEN_RUN:
                 return RunResult.collect(run, self.metadata_tracker.iter_experiments(run_id))
-            if deadline is not None and time.monotonic() > deadline:
-                raise TunerError(f"run {run_id} still {counts['status']} after {timeout:.0f} s")
-            time.sleep(poll_seconds)
+            pause = poll_seconds
+            if deadline is not None:
+                left = deadline - self._clock()
+                if left <= 0:
+                    raise WaitTimeoutError(run_id, run.status.value, float(timeout or 0))
+                pause = min(pause, left)
+            self._sleep(pause)
+
+    def _execution_arn(self, run: Run) -> str | None:
+        if run.execution_arn:
+            return run.execution_arn
+        arn = self.resources.state_machine_arn
+        # The execution is named after the run: its ARN is known even before the fan-out records it.
+        return f"{arn.replace(':stateMachine:', ':execution:')}:{run.run_id}" if arn else None
+
+    def _unless_execution_ended(self, run: Run) -> Run:
+        """``run``, or a FAILED copy of it when its execution ended without closing it."""
+        from botocore.exceptions import ClientError
+
+        arn = self._execution_arn(run)
+        if arn is None:
+            return run
+        if self._sfn is None:
+            import boto3
+
+            self._sfn = boto3.client("stepfunctions", region_name=arn.split(":")[3])
+        try:
+            execution = self._sfn.describe_execution(executionArn=arn)
+        except ClientError as exc:
+            if exc.response["Error"].get("Code") == "ExecutionDoesNotExist":
+                return run  # not started yet (the fan-out records the run first)
+            raise
+        if execution["status"] in _EXECUTION_GOING_ON:
+            return run
+        fresh = self.metadata_tracker.get_run(run.run_id)  # closed in the meantime (the reducer, the Catch)?
+        if fresh.status not in _OPEN_RUN:
+            return fresh
+        return fresh.model_copy(update={
+            "status": RunStatus.FAILED, "winner": None, "reason": execution_failure_reason(execution),
+        })
 
     def run_experiment(self, data: Any, *args: Any, **kwargs: Any) -> Any:
         """Submit the run, wait for it, and return the winning model (checksum verified before loading).
+
+        Keyword arguments go to :meth:`wait` (``poll_seconds``, ``timeout``, ``progress``).
 
         Raises
         ------
         SubmitError
             When the fan-out refused the run (the reason is in the message).
-        TunerError
-            When the run failed.
+        RunFailedError
+            When the run ended FAILED (its reason is the message; there is no winner).
+        WaitTimeoutError
+            When ``timeout`` passed first.
         """
         started = self.submit(data)
         if started.get("status") in ("FAILED", "REJECTED") or not started.get("run_id"):
             raise SubmitError(str(started.get("reason") or started))
         result = self.wait(started["run_id"], **kwargs)
         self.last_result = result
-        if result.winner is None:
-            raise TunerError(f"run {result.run.run_id} failed: {result.run.reason}")
+        if result.run.status is not RunStatus.SUCCEEDED or result.winner is None:
+            raise RunFailedError(f"run {result.run.run_id} failed: {result.run.reason or 'no winner'}")
         return self.load_model(result.winner)
 
 

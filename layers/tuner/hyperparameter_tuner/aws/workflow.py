@@ -13,20 +13,29 @@ import math
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from .._workers import WorkerPool, can_fork
 from ..config import TuningConfig, load_config_text, parse_config
 from ..data import SplitData, load_split
 from ..errors import ConfigError, DataError, NotFoundError, TunerError
 from ..records import Experiment, ExperimentStatus, Run, RunStatus, content_id, utcnow
-from ._common import parse_s3_uri
-from .events import CONFIG_NAMES, DATASETS_PREFIX, RunRequest, dataset_of
-from .s3data import fetch_split, latest_split, read_text
+from ._common import error_code, parse_s3_uri
+from .events import (
+    CONFIG_NAMES,
+    DATASETS_PREFIX,
+    ENDED_WITHOUT_SUCCESS,
+    ExecutionEnded,
+    RunRequest,
+    dataset_of,
+    execution_failure_reason,
+)
+from .s3data import fetch_split, latest_split, read_text, split_identity, split_objects
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -47,6 +56,7 @@ __all__ = [
     "ReduceResult",
     "Services",
     "TimeBudgetError",
+    "close_ended_run",
     "fan_out",
     "iter_batch_failures",
     "reject_event",
@@ -164,9 +174,10 @@ class Services:
 
 class FanOutResult(BaseModel):
     """What the fan-out did: ``STARTED`` a run, found a ``DUPLICATE``, recorded a ``FAILED`` run for bad input,
-    or ``REJECTED`` an event that names no run."""
+    ``REJECTED`` an event that names no run; for an execution that ended: ``CLOSED`` its run as FAILED, found it
+    already closed (``DUPLICATE``), or ``IGNORED`` an execution that is no run's own."""
 
-    status: Literal["STARTED", "DUPLICATE", "FAILED", "REJECTED"]
+    status: Literal["STARTED", "DUPLICATE", "FAILED", "REJECTED", "CLOSED", "IGNORED"]
     run_id: str | None = None
     execution_arn: str | None = None
     total: int | None = None
@@ -227,16 +238,70 @@ def _count(services: Services, name: str, value: float = 1) -> None:
         services.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-def fan_out(request: RunRequest, services: Services) -> FanOutResult:
+def fan_out(request: RunRequest | ExecutionEnded, services: Services) -> FanOutResult:
     """Validate the config and the split, write the manifest, record the run and start its execution.
 
-    One split yields one run: the run id is derived from the split's key and version and the config's bytes,
-    and it names the execution, so a duplicate event starts nothing new. Bad input (config or data) is recorded
-    as a FAILED run with the reason, and no execution starts. Emits ``Runs<Status>`` (e.g. ``RunsStarted``).
+    For an :class:`~hyperparameter_tuner.aws.events.ExecutionEnded` event instead: close the run of an execution
+    that ended FAILED, TIMED_OUT or ABORTED while the run is still open (see :func:`close_ended_run`).
+
+    One split yields one run: the run id is derived from the split's key, the version id and ETag of each of its
+    objects (the ``.npz``, or every CSV file of a folder) and the config's bytes, and it names the execution, so a
+    duplicate event starts nothing new and a split rewritten in place is a new run. Bad input (config or data) is
+    recorded as a FAILED run with the reason, and no execution starts. Emits ``Runs<Status>`` (e.g. ``RunsStarted``).
     """
-    result = _fan_out(request, services)
+    result = close_ended_run(request, services) if isinstance(request, ExecutionEnded) else _fan_out(request, services)
     _count(services, f"Runs{result.status.title()}")
     return result
+
+
+def close_ended_run(event: ExecutionEnded, services: Services) -> FanOutResult:
+    """Close the run of an execution that ended without closing it: FAILED, with the execution's status, error
+    and cause as the reason, no winner, and the completion event published.
+
+    Only a run's own execution counts (this state machine, named after an existing run, the ARN the run records);
+    the write is conditional on the run being open, so a run the reducer or the state machine's ``Catch`` closed
+    is left as it is (``DUPLICATE``). Idempotent.
+    """
+    from botocore.exceptions import ClientError
+
+    arn = services.settings.state_machine_arn
+    run_id = event.name
+    if event.status not in ENDED_WITHOUT_SUCCESS:
+        return FanOutResult(status="IGNORED", run_id=run_id, reason=f"execution {event.status}")
+    if arn is None or event.execution_arn != f"{arn.replace(':stateMachine:', ':execution:')}:{run_id}":
+        return FanOutResult(status="IGNORED", execution_arn=event.execution_arn,
+                            reason="not a run's execution of this state machine")
+    metadata = services.metadata()
+    try:
+        run: Run = metadata.get_run(run_id)
+    except NotFoundError:
+        return FanOutResult(status="IGNORED", run_id=run_id, reason=f"no run {run_id!r}")
+    reason = execution_failure_reason(event.model_dump())
+    try:
+        services.dynamodb.update_item(
+            TableName=services.settings.table_name,
+            Key={"PK": {"S": f"RUN#{run_id}"}, "SK": {"S": "RUN"}},
+            UpdateExpression="SET #status = :failed, #reason = :reason, #finished = :now REMOVE #winner",
+            ConditionExpression="#status IN (:pending, :running) AND (attribute_not_exists(#arn) OR #arn = :arn)",
+            ExpressionAttributeNames={"#status": "status", "#reason": "reason", "#finished": "finished_at",
+                                      "#winner": "winner", "#arn": "execution_arn"},
+            ExpressionAttributeValues={
+                ":failed": {"S": RunStatus.FAILED.value}, ":reason": {"S": reason},
+                ":now": {"S": TypeAdapter(datetime).dump_python(utcnow(), mode="json")},
+                ":pending": {"S": RunStatus.PENDING.value}, ":running": {"S": RunStatus.RUNNING.value},
+                ":arn": {"S": event.execution_arn},
+            },
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        run = metadata.get_run(run_id)
+        return FanOutResult(status="DUPLICATE", run_id=run_id, execution_arn=run.execution_arn,
+                            reason=f"run is {run.status.value}")
+    run = metadata.get_run(run_id)
+    _publish(services, run, metadata)
+    return FanOutResult(status="CLOSED", run_id=run_id, execution_arn=event.execution_arn, total=run.total,
+                        batches=run.batches, reason=reason)
 
 
 def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
@@ -253,7 +318,11 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
         except NotFoundError as exc:
             return _reject(request.model_dump(mode="json"), str(exc), services)
     data_uri = f"s3://{bucket}/{data_key}"
-    # The run id covers the split's version and the config's bytes: a duplicate delivery maps to the same run.
+    # The run id covers the split's objects as stored (each one's version id and ETag: a CSV file rewritten in
+    # place is a new run, whatever triggered) and the config's bytes: a duplicate delivery maps to the same run.
+    # The objects are then read pinned to exactly those versions and ETags.
+    objects = split_objects(services.s3, bucket, data_key, version=version)
+    identity = split_identity(objects)
     config_key = request.config_key
     try:
         if config_key is None:
@@ -264,10 +333,10 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
                 raise ConfigError(f"s3://{bucket}/{config_key}: no such config object")
             config_text = text
     except ConfigError as exc:
-        run_id = content_id("run", bucket, data_key, version or request.data_etag, None)
+        run_id = content_id("run", bucket, data_key, identity, None)
         return _record_input_failure(services, run_id, data_uri, str(exc), None)
     config_digest = hashlib.sha256(config_text.encode()).hexdigest()
-    run_id = content_id("run", bucket, data_key, version or request.data_etag, config_digest)
+    run_id = content_id("run", bucket, data_key, identity, config_digest)
     metadata = services.metadata()
     try:
         existing: Run | None = metadata.get_run(run_id)
@@ -283,7 +352,9 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
         tuner = services.tuner(config)
         dest = Path(settings.data_cache_dir) / f"fan-out-{run_id}"
         try:
-            fetched = fetch_split(services.s3, bucket, data_key, dest, version=version, target=config.target)
+            fetched = fetch_split(services.s3, bucket, data_key, dest, version=version, target=config.target,
+                                  versions={obj.key: obj.version for obj in objects if obj.version},
+                                  etags={obj.key: obj.etag for obj in objects})
         finally:
             shutil.rmtree(dest, ignore_errors=True)
     except (ConfigError, DataError) as exc:
@@ -338,7 +409,7 @@ def _start_execution(services: Services, run_id: str, payload: dict[str, Any]) -
             "executionArn"
         ]
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+        if error_code(exc) != "ExecutionAlreadyExists":
             raise
     # Same name: the execution of this very run already exists (an earlier delivery started it).
     return arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
@@ -428,7 +499,11 @@ def train_batch(item: BatchItem, services: Services, deadline: float | None = No
 
 
 class ReduceResult(BaseModel):
-    """The closed run's summary."""
+    """The closed run's summary (the reducer's reply and the ``Tuning Run Completed`` event's detail).
+
+    ``winner``, ``value`` and ``model_uri`` are ``None`` unless the run SUCCEEDED: a FAILED run has no winner
+    (its ``reason`` says why, and names the best candidate when one scored).
+    """
 
     run_id: str
     status: str
@@ -497,20 +572,24 @@ def reduce_run(run_id: str, services: Services) -> ReduceResult:
 
 
 def _summary(run: Run, metadata: Any) -> ReduceResult:
-    value = model_uri = None
-    if run.winner is not None:
+    value = model_uri = winner_id = None
+    if run.status is RunStatus.SUCCEEDED and run.winner is not None:
+        winner_id = run.winner
         winner = metadata.get_experiment(run.run_id, run.winner)
         if winner is not None:
             value = winner.metrics.get(run.perf_metric)
             model_uri = winner.artifact.uri if winner.artifact else None
-    return ReduceResult(run_id=run.run_id, status=run.status.value, winner=run.winner, perf_metric=run.perf_metric,
+    if value is not None and not math.isfinite(value):
+        value = None  # the event is strict JSON: no NaN
+    return ReduceResult(run_id=run.run_id, status=run.status.value, winner=winner_id, perf_metric=run.perf_metric,
                         value=value, model_uri=model_uri, reason=run.reason)
 
 
 def _publish(services: Services, run: Run, metadata: Any) -> None:
     detail = _summary(run, metadata).model_dump(mode="json")
     services.events.put_events(Entries=[{
-        "Source": COMPLETION_SOURCE, "DetailType": COMPLETION_DETAIL_TYPE, "Detail": json.dumps(detail),
+        "Source": COMPLETION_SOURCE, "DetailType": COMPLETION_DETAIL_TYPE,
+        "Detail": json.dumps(detail, allow_nan=False),
         "EventBusName": services.settings.event_bus_name,
     }])
 

@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 from ._engine import DEFAULT_ACCOUNT_ID, Emulator
-from ._events import matches_pattern, s3_object_created_event
+from ._events import execution_status_change_event, matches_pattern, s3_object_created_event, scheduled_event
 from ._faults import FaultHook, FunctionInvocationError, Invocation, lambda_service_error, throttle
 from ._runtime import FunctionSpec, LambdaContext
 from ._template import NOT_IN_MOTO, EmulatorError, Template, load_template, loads_template
@@ -34,10 +34,12 @@ __all__ = [
     "LambdaContext",
     "NOT_IN_MOTO",
     "Template",
+    "execution_status_change_event",
     "lambda_service_error",
     "load_template",
     "loads_template",
     "matches_pattern",
     "s3_object_created_event",
+    "scheduled_event",
     "throttle",
 ]

@@ -15,7 +15,13 @@ from types import ModuleType, SimpleNamespace, TracebackType
 from typing import Any, TextIO
 from unittest import mock
 
-from ._events import matches_pattern, s3_object_created_event, target_input
+from ._events import (
+    execution_status_change_event,
+    matches_pattern,
+    s3_object_created_event,
+    scheduled_event,
+    target_input,
+)
 from ._faults import FaultHook, FunctionInvocationError, Invocation, is_service_error
 from ._runtime import FunctionSpec, HandlerLoader, LambdaContext, RoutedStream, ScopedEnviron, error_payload
 from ._template import EmulatorError, Template, load_template
@@ -416,6 +422,64 @@ class Emulator:
             bucket_name, key, version_id, head["ETag"], size, region=self.region, account_id=self.account_id
         )
         return self.deliver_event(event)
+
+    def deliver_execution_status_change(self, execution_arn: str) -> dict[str, Any]:
+        """Deliver the "Execution Status Change" event of an execution as it is now, as Step Functions does.
+
+        Parameters
+        ----------
+        execution_arn : str
+            The execution.
+
+        Returns
+        -------
+        dict
+            Results of the functions whose rules match (see :meth:`deliver_event`).
+        """
+        reply = dict(self.sfn.describe_execution(executionArn=execution_arn))
+        reply.pop("ResponseMetadata", None)
+        return self.deliver_event(execution_status_change_event(reply, region=self.region, account_id=self.account_id))
+
+    def fire_schedule(self, name: str | None = None) -> dict[str, Any]:
+        """Fire a scheduled rule of the stack once, as EventBridge does at a tick: each target receives its ``Input``
+        or, without one, the "Scheduled Event" (see :func:`scheduled_event`). A disabled rule never fires.
+
+        Parameters
+        ----------
+        name : str or None, default None
+            The event source's key under the function's ``Events`` (e.g. ``"Schedule"``) or the rule's name; the
+            template's only schedule when omitted.
+
+        Returns
+        -------
+        dict
+            The targeted function's logical id mapped to its result.
+
+        Raises
+        ------
+        EmulatorError
+            If there is no such schedule (or several, with no ``name``), or the rule is disabled.
+        FunctionInvocationError
+            If the handler raised.
+        """
+        found = [
+            (logical_id, event_name, self.resources[logical_id + event_name][1])
+            for logical_id in self.functions
+            for event_name, source in (self.template.properties(logical_id).get("Events") or {}).items()
+            if source.get("Type") == "Schedule" and logical_id + event_name in self.resources
+        ]
+        found = [match for match in found if name in (None, match[1], match[2])]
+        if len(found) != 1:
+            have = f" ({sorted(f'{lid}.{event}' for lid, event, _ in found)})" if found else ""
+            what = f"schedule {name!r}" if name else "schedule"
+            raise EmulatorError(f"the template has {len(found)} matching {what}s{have}")
+        ((logical_id, event_name, rule_name),) = found
+        rule = self.client("events").describe_rule(Name=rule_name)
+        if rule.get("State") != "ENABLED":
+            state = rule.get("State")
+            raise EmulatorError(f"{logical_id}.{event_name}: the rule is {state}; EventBridge would not fire it")
+        event = scheduled_event(rule["Arn"], region=self.region, account_id=self.account_id)
+        return self._invoke_targets(rule_name, event)
 
     def wait_for_execution(
         self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.05

@@ -11,7 +11,13 @@ from urllib.parse import quote_plus
 
 from ._template import EmulatorError
 
-__all__ = ["matches_pattern", "s3_object_created_event", "target_input"]
+__all__ = [
+    "execution_status_change_event",
+    "matches_pattern",
+    "s3_object_created_event",
+    "scheduled_event",
+    "target_input",
+]
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -81,6 +87,118 @@ def s3_object_created_event(
             "requester": account_id,
             "source-ip-address": "127.0.0.1",
             "reason": "PutObject",
+        },
+    }
+
+
+def scheduled_event(
+    rule_arn: str,
+    *,
+    region: str = DEFAULT_REGION,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+    time: datetime | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """Build the "Scheduled Event" EventBridge sends to a scheduled rule's target that has no ``Input``.
+
+    Parameters
+    ----------
+    rule_arn : str
+        ARN of the rule (the event's only resource).
+    region, account_id : str
+        Where the rule lives.
+    time : datetime or None, default None
+        The tick; now (UTC) when omitted.
+    event_id : str or None, default None
+        Event id; a random UUID when omitted.
+
+    Returns
+    -------
+    dict
+        The event.
+
+    Examples
+    --------
+    >>> event = scheduled_event("arn:aws:events:us-east-1:123456789012:rule/nightly")
+    >>> event["source"], event["detail-type"], event["detail"]
+    ('aws.events', 'Scheduled Event', {})
+    """
+    when = (time or datetime.now(UTC)).astimezone(UTC)
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account_id,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def _epoch_millis(value: Any) -> int | None:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return None
+
+
+def execution_status_change_event(
+    execution: Mapping[str, Any],
+    *,
+    region: str = DEFAULT_REGION,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """Build the "Step Functions Execution Status Change" event Step Functions sends to the default event bus
+    when a STANDARD execution changes status, from the execution's ``DescribeExecution`` reply.
+
+    Parameters
+    ----------
+    execution : Mapping
+        The ``DescribeExecution`` reply (``executionArn``, ``stateMachineArn``, ``name``, ``status``, dates,
+        ``input``, ``output``, ``error``, ``cause``).
+    region, account_id : str
+        Where the state machine lives.
+    event_id : str or None, default None
+        Event id; a random UUID when omitted.
+
+    Returns
+    -------
+    dict
+        The event (dates in epoch milliseconds, as Step Functions sends them).
+
+    Examples
+    --------
+    >>> event = execution_status_change_event({"executionArn": "arn:aws:states:us-east-1:1:execution:sm:run-1",
+    ...     "stateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:sm", "name": "run-1", "status": "ABORTED"})
+    >>> event["source"], event["detail-type"], event["detail"]["status"]
+    ('aws.states', 'Step Functions Execution Status Change', 'ABORTED')
+    """
+    stopped = execution.get("stopDate")
+    when = (stopped if isinstance(stopped, datetime) else datetime.now(UTC)).astimezone(UTC)
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": account_id,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [execution["executionArn"]],
+        "detail": {
+            "executionArn": execution["executionArn"],
+            "stateMachineArn": execution["stateMachineArn"],
+            "name": execution["name"],
+            "status": execution["status"],
+            "startDate": _epoch_millis(execution.get("startDate")),
+            "stopDate": _epoch_millis(stopped),
+            "input": execution.get("input"),
+            "output": execution.get("output"),
+            "inputDetails": {"included": True},
+            "outputDetails": {"included": True} if execution.get("output") is not None else None,
+            "error": execution.get("error"),
+            "cause": execution.get("cause"),
         },
     }
 

@@ -35,6 +35,19 @@ def _dataset_name(config_path: Path, text: str) -> str:
     return dataset_name(str(name or config_path.stem))
 
 
+def _local_names(message: str, names: dict[str, str]) -> str:
+    """``message`` with every emulated S3 location in ``names`` replaced by the user's own path (longest first).
+
+    Examples
+    --------
+    >>> _local_names("s3://b/datasets/d/x.npz: X_train contains NaN", {"s3://b/datasets/d/x.npz": "x.npz"})
+    'x.npz: X_train contains NaN'
+    """
+    for uri in sorted(names, key=len, reverse=True):
+        message = message.replace(uri, names[uri])
+    return message
+
+
 def emulate_run(
     config_path: str | Path,
     data_path: str | Path,
@@ -48,7 +61,8 @@ def emulate_run(
     Raises
     ------
     EmulatedInputError
-        When the fan-out recorded the run as FAILED for bad input, or rejected the event.
+        When the fan-out recorded the run as FAILED for bad input, or rejected the event. The message names the
+        user's config and data paths, not the emulated bucket's keys they were uploaded to.
     ConfigError, DataError
         When the local files cannot be read or uploaded.
     """
@@ -68,13 +82,21 @@ def emulate_run(
     suffix = ".json" if config_path.suffix == ".json" else ".yaml"
     with Emulator(template, retry_sleep=False) as emu:
         prefix = f"datasets/{dataset}/"
-        emu.s3.put_object(Bucket=emu.bucket_name, Key=f"{prefix}tuning{suffix}", Body=config_text.encode())
+        config_key = f"{prefix}tuning{suffix}"
+        emu.s3.put_object(Bucket=emu.bucket_name, Key=config_key, Body=config_text.encode())
         key, _ = upload_split(emu.s3, emu.bucket_name, prefix, data_path)
+        bucket_uri = f"s3://{emu.bucket_name}/"
+        names = {bucket_uri + config_key: str(config_path)}
+        if data_path.is_dir():  # a CSV folder: its files were uploaded under <prefix><folder name>/
+            names[f"{bucket_uri}{prefix}{data_path.name}/"] = f"{data_path}/"
+            names[f"{bucket_uri}{prefix}{data_path.name}"] = str(data_path)
+        else:
+            names[bucket_uri + key] = str(data_path)
         started = emu.deliver_s3_object_created(key)["FanOutFunction"]
         if on_started is not None:
             on_started(started)
         if started.get("status") in ("FAILED", "REJECTED"):
-            raise EmulatedInputError(str(started.get("reason")))
+            raise EmulatedInputError(_local_names(str(started.get("reason")), names))
         execution = emu.wait_for_execution(started["execution_arn"], timeout=timeout)
         metadata = DynamoDBMetadataTracker(emu.table_name, client=emu.dynamodb)
         run = metadata.get_run(started["run_id"])

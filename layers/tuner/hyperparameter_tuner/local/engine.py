@@ -23,7 +23,7 @@ from .._workers import WorkerPool, can_fork
 from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from ..data import SplitData
-from ..errors import ConfigError, StoreError, TunerError
+from ..errors import ConfigError, RunFailedError, StoreError
 from ..grid import ParamSpec
 from ..ports import MetadataTracker
 from ..records import Experiment, ExperimentSpec, RunStatus, utcnow
@@ -36,10 +36,6 @@ __all__ = ["DEFAULT_STORE", "Interrupted", "LocalTuner", "RunFailedError", "clos
 DEFAULT_STORE = ".hpt"
 
 ProgressCallback = Callable[[Experiment], None]
-
-
-class RunFailedError(TunerError):
-    """Every experiment failed (or too many did): the run has no winner."""
 
 
 def open_store(path: str | Path = DEFAULT_STORE) -> tuple[SQLiteMetadataTracker, FolderVersionControl,
