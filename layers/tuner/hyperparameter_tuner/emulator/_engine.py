@@ -267,18 +267,8 @@ class Emulator:
     # -- clients and names --------------------------------------------------------------------------------------
 
     def client(self, service: str) -> Any:
-        """Return a boto3 client for ``service`` bound to the mock (cached).
-
-        Parameters
-        ----------
-        service : str
-            boto3 service name (``s3``, ``dynamodb``, ``stepfunctions``, ``lambda``, ...).
-
-        Returns
-        -------
-        botocore.client.BaseClient
-            The client (typed ``Any`` so callers need no boto3 stubs).
-        """
+        """Return a boto3 client for ``service`` (``s3``, ``stepfunctions``, ...) bound to the mock, cached (typed
+        ``Any`` so callers need no boto3 stubs)."""
         if self._environ is None:
             raise EmulatorError("the emulator is not running")
         with self._lock:
@@ -424,18 +414,8 @@ class Emulator:
         return self.deliver_event(event)
 
     def deliver_execution_status_change(self, execution_arn: str) -> dict[str, Any]:
-        """Deliver the "Execution Status Change" event of an execution as it is now, as Step Functions does.
-
-        Parameters
-        ----------
-        execution_arn : str
-            The execution.
-
-        Returns
-        -------
-        dict
-            Results of the functions whose rules match (see :meth:`deliver_event`).
-        """
+        """Deliver the "Execution Status Change" event of an execution as it is now, as Step Functions does; return
+        the results of the functions whose rules match (see :meth:`deliver_event`)."""
         reply = dict(self.sfn.describe_execution(executionArn=execution_arn))
         reply.pop("ResponseMetadata", None)
         return self.deliver_event(execution_status_change_event(reply, region=self.region, account_id=self.account_id))
@@ -506,13 +486,12 @@ class Emulator:
             If the execution is still running after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
-        while self._status(execution_arn) == "RUNNING":
+        while (reply := self.sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout} s")
             time.sleep(poll_interval)
-        reply: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
         reply.pop("ResponseMetadata", None)
-        return reply
+        return dict(reply)
 
     def _status(self, execution_arn: str) -> str:
         return str(self.sfn.describe_execution(executionArn=execution_arn)["status"])
@@ -538,36 +517,14 @@ class Emulator:
 
     def handler_module(self, function_logical_id: str) -> ModuleType:
         """Return the function's handler module (one per function, shared by its warm invocations), loading it
-        (its cold start) if needed, to inspect its globals.
-
-        Parameters
-        ----------
-        function_logical_id : str
-            Logical id of the function.
-
-        Returns
-        -------
-        ModuleType
-            The module holding the handler.
-        """
+        (its cold start) if needed, to inspect its globals."""
         spec = self._function(function_logical_id)
         with self._require_environ().scoped(spec.environment):
             self._loader.handler(spec)
         return self._loader.modules[function_logical_id]
 
     def function_logs(self, function_logical_id: str) -> str:
-        """Return everything the function's handler wrote to stdout or stderr so far (its "CloudWatch log").
-
-        Parameters
-        ----------
-        function_logical_id : str
-            Logical id of the function.
-
-        Returns
-        -------
-        str
-            The output, in the order it was written.
-        """
+        """Return everything the function's handler wrote to stdout or stderr so far, in order (its log)."""
         with self._lock:
             return "".join(self._logs.get(function_logical_id, []))
 

@@ -65,29 +65,37 @@ def s3_object_created_event(
     >>> event["detail-type"], event["detail"]["object"]["etag"], event["detail"]["object"]["version-id"]
     ('Object Created', 'abc', 'v1')
     """
-    now = datetime.now(UTC)
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "etag": etag.strip('"')}
     if version_id is not None:
         obj["version-id"] = version_id
-    obj["sequencer"] = f"{int(now.timestamp() * 1_000_000):016X}"
+    obj["sequencer"] = f"{int(datetime.now(UTC).timestamp() * 1_000_000):016X}"
+    detail = {
+        "version": "0",
+        "bucket": {"name": bucket},
+        "object": obj,
+        "request-id": uuid.uuid4().hex[:16].upper(),
+        "requester": account_id,
+        "source-ip-address": "127.0.0.1",
+        "reason": "PutObject",
+    }
+    return _envelope("aws.s3", "Object Created", [f"arn:aws:s3:::{bucket}"], detail, region, account_id)
+
+
+def _envelope(
+    source: str, detail_type: str, resources: list[str], detail: dict[str, Any], region: str, account_id: str,
+    when: datetime | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The fields every EventBridge event has."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
+        "detail-type": detail_type,
+        "source": source,
         "account": account_id,
-        "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": obj,
-            "request-id": uuid.uuid4().hex[:16].upper(),
-            "requester": account_id,
-            "source-ip-address": "127.0.0.1",
-            "reason": "PutObject",
-        },
+        "resources": resources,
+        "detail": detail,
     }
 
 
@@ -96,8 +104,6 @@ def scheduled_event(
     *,
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT_ID,
-    time: datetime | None = None,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
     """Build the "Scheduled Event" EventBridge sends to a scheduled rule's target that has no ``Input``.
 
@@ -107,10 +113,6 @@ def scheduled_event(
         ARN of the rule (the event's only resource).
     region, account_id : str
         Where the rule lives.
-    time : datetime or None, default None
-        The tick; now (UTC) when omitted.
-    event_id : str or None, default None
-        Event id; a random UUID when omitted.
 
     Returns
     -------
@@ -123,18 +125,7 @@ def scheduled_event(
     >>> event["source"], event["detail-type"], event["detail"]
     ('aws.events', 'Scheduled Event', {})
     """
-    when = (time or datetime.now(UTC)).astimezone(UTC)
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": account_id,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [rule_arn],
-        "detail": {},
-    }
+    return _envelope("aws.events", "Scheduled Event", [rule_arn], {}, region, account_id)
 
 
 def _epoch_millis(value: Any) -> int | None:
@@ -148,7 +139,6 @@ def execution_status_change_event(
     *,
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT_ID,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
     """Build the "Step Functions Execution Status Change" event Step Functions sends to the default event bus
     when a STANDARD execution changes status, from the execution's ``DescribeExecution`` reply.
@@ -160,8 +150,6 @@ def execution_status_change_event(
         ``input``, ``output``, ``error``, ``cause``).
     region, account_id : str
         Where the state machine lives.
-    event_id : str or None, default None
-        Event id; a random UUID when omitted.
 
     Returns
     -------
@@ -176,31 +164,23 @@ def execution_status_change_event(
     ('aws.states', 'Step Functions Execution Status Change', 'ABORTED')
     """
     stopped = execution.get("stopDate")
-    when = (stopped if isinstance(stopped, datetime) else datetime.now(UTC)).astimezone(UTC)
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": account_id,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [execution["executionArn"]],
-        "detail": {
-            "executionArn": execution["executionArn"],
-            "stateMachineArn": execution["stateMachineArn"],
-            "name": execution["name"],
-            "status": execution["status"],
-            "startDate": _epoch_millis(execution.get("startDate")),
-            "stopDate": _epoch_millis(stopped),
-            "input": execution.get("input"),
-            "output": execution.get("output"),
-            "inputDetails": {"included": True},
-            "outputDetails": {"included": True} if execution.get("output") is not None else None,
-            "error": execution.get("error"),
-            "cause": execution.get("cause"),
-        },
+    detail = {
+        "executionArn": execution["executionArn"],
+        "stateMachineArn": execution["stateMachineArn"],
+        "name": execution["name"],
+        "status": execution["status"],
+        "startDate": _epoch_millis(execution.get("startDate")),
+        "stopDate": _epoch_millis(stopped),
+        "input": execution.get("input"),
+        "output": execution.get("output"),
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if execution.get("output") is not None else None,
+        "error": execution.get("error"),
+        "cause": execution.get("cause"),
     }
+    when = stopped if isinstance(stopped, datetime) else None
+    kind = "Step Functions Execution Status Change"
+    return _envelope("aws.states", kind, [execution["executionArn"]], detail, region, account_id, when)
 
 
 def matches_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
