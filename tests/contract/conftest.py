@@ -6,6 +6,7 @@ Factories (``make_*``) return new adapter instances on one shared store, for tes
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,10 +17,11 @@ import pytest
 from moto import mock_aws
 
 from hyperparameter_tuner.aws.dynamodb import DynamoDBMetadataTracker, DynamoDBMetricsTracker
-from hyperparameter_tuner.aws.s3 import S3VersionControl
-from hyperparameter_tuner.local.files import FolderVersionControl
+from hyperparameter_tuner.aws.s3 import S3VersionControl, parse_s3_uri
+from hyperparameter_tuner.local.files import FolderVersionControl, artifact_path
 from hyperparameter_tuner.local.sqlite import SQLiteDatabase, SQLiteMetadataTracker, SQLiteMetricsTracker
 from hyperparameter_tuner.ports import MetadataTracker, MetricsTracker, ResourceVersionControl
+from hyperparameter_tuner.records import ArtifactRef
 
 TABLE = "tuner-contract"
 BUCKET = "tuner-contract-artifacts"
@@ -137,3 +139,121 @@ def version_control(request: pytest.FixtureRequest, tmp_path: Path) -> ResourceV
     if request.param == "folder":
         return FolderVersionControl(tmp_path / "artifacts")
     return S3VersionControl(BUCKET, client=request.getfixturevalue("s3_client"))
+
+
+# -- faults, per adapter: each test of a contract case injects a real fault of the backend under test ----------
+
+
+class MetadataFaults:
+    """Real faults of the metadata store under test: a garbled record, a store whose tables are gone."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind = kind
+        self.path = tmp_path / "tuner.db"
+
+    def _sqlite(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute(sql, args)
+        finally:
+            conn.close()
+
+    def garble_experiment(self, run_id: str, experiment_id: str) -> None:
+        """Overwrite the stored document of an experiment with text that is not JSON."""
+        if self.kind == "sqlite":
+            self._sqlite("UPDATE experiments SET doc = ? WHERE run_id = ? AND experiment_id = ?",
+                         ('{"run_id": "truncated', run_id, experiment_id))
+            return
+        _dynamodb_client().update_item(
+            TableName=TABLE, Key={"PK": {"S": f"RUN#{run_id}"}, "SK": {"S": f"EXP#{experiment_id}"}},
+            UpdateExpression="SET #doc = :bad", ExpressionAttributeNames={"#doc": "doc"},
+            ExpressionAttributeValues={":bad": {"S": '{"run_id": "truncated'}},
+        )
+
+    def garble_run(self, run_id: str) -> None:
+        """Make a stored run unreadable (a required field holds a value of the wrong kind)."""
+        if self.kind == "sqlite":
+            self._sqlite("UPDATE runs SET doc = ? WHERE run_id = ?", ("[1, 2", run_id))
+            return
+        _dynamodb_client().update_item(
+            TableName=TABLE, Key={"PK": {"S": f"RUN#{run_id}"}, "SK": {"S": "RUN"}},
+            UpdateExpression="SET #c = :bad", ExpressionAttributeNames={"#c": "config"},
+            ExpressionAttributeValues={":bad": {"S": "{not json"}},
+        )
+
+    def destroy(self) -> None:
+        """Take the store away under the adapter: the tables are dropped (SQLite) or the table deleted."""
+        if self.kind == "sqlite":
+            for table in ("runs", "experiments", "model_versions", "metrics"):
+                self._sqlite(f"DROP TABLE {table}")
+            return
+        _dynamodb_client().delete_table(TableName=TABLE)
+
+
+@pytest.fixture
+def metadata_faults(request: pytest.FixtureRequest, tmp_path: Path) -> MetadataFaults:
+    """Fault injection for the metadata tracker adapter of the current test."""
+    return MetadataFaults(request.node.callspec.params["make_metadata_tracker"], tmp_path)
+
+
+class ArtifactFaults:
+    """Real faults of the artifact store under test: an artifact deleted or overwritten in place, a store that
+    cannot be written."""
+
+    def __init__(self, kind: str, tmp_path: Path, s3: Any = None) -> None:
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.s3 = s3
+
+    def delete(self, ref: ArtifactRef) -> None:
+        """Delete exactly the referenced artifact (the file; the S3 version)."""
+        if self.kind == "folder":
+            (self.tmp_path / "artifacts" / artifact_path(ref.sha256)).unlink()
+            return
+        bucket, key = parse_s3_uri(ref.uri)
+        self.s3.delete_object(Bucket=bucket, Key=key, VersionId=ref.version_id)
+
+    def overwrite(self, ref: ArtifactRef, data: bytes) -> None:
+        """Write other bytes where the artifact lives: in place for a folder, as a new version of the key on S3,
+        with metadata claiming the recorded SHA-256."""
+        if self.kind == "folder":
+            (self.tmp_path / "artifacts" / artifact_path(ref.sha256)).write_bytes(data)
+            return
+        bucket, key = parse_s3_uri(ref.uri)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=data, Metadata={"sha256": ref.sha256})
+
+    def unwritable(self) -> ResourceVersionControl:
+        """An adapter whose store cannot take writes: its folder is a regular file; its bucket does not exist."""
+        if self.kind == "folder":
+            blocker = self.tmp_path / "not-a-folder"
+            blocker.write_bytes(b"")
+            return FolderVersionControl(blocker)
+        return S3VersionControl("tuner-contract-no-such-bucket", client=self.s3)
+
+
+@pytest.fixture
+def artifact_faults(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactFaults:
+    """Fault injection for the resource version control adapter of the current test."""
+    kind = request.node.callspec.params["version_control"]
+    return ArtifactFaults(kind, tmp_path, request.getfixturevalue("s3_client") if kind == "s3" else None)
+
+
+def garble_metrics(kind: str, tmp_path: Path, run_id: str, experiment_id: str, split: str) -> None:
+    """Overwrite a logged metric value with text that is not a number (SQLite) or not JSON (DynamoDB)."""
+    if kind == "sqlite":
+        with sqlite3.connect(tmp_path / "tuner.db") as conn:
+            conn.execute("UPDATE metrics SET value = 'n/a' WHERE run_id = ? AND experiment_id = ? AND split = ?",
+                         (run_id, experiment_id, split))
+        return
+    _dynamodb_client().update_item(
+        TableName=TABLE, Key={"PK": {"S": f"RUN#{run_id}"}, "SK": {"S": f"MET#{experiment_id}#{split}"}},
+        UpdateExpression="SET #m = :bad", ExpressionAttributeNames={"#m": "metrics"},
+        ExpressionAttributeValues={":bad": {"S": '{"accuracy": 0.9'}},
+    )
+
+
+@pytest.fixture
+def metrics_faults(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str, str, str], None]:
+    """``metrics_faults(run_id, experiment_id, split)`` garbles that logged split in the current adapter's store."""
+    kind = request.node.callspec.params["metrics_tracker"]
+    return lambda run_id, experiment_id, split: garble_metrics(kind, tmp_path, run_id, experiment_id, split)

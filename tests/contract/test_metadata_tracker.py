@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hyperparameter_tuner.errors import NotFoundError
+from hyperparameter_tuner.errors import NotFoundError, StoreError
 from hyperparameter_tuner.ports import MetadataTracker
 from hyperparameter_tuner.records import ArtifactRef, Experiment, ExperimentStatus, Run, RunStatus
 
@@ -333,3 +333,91 @@ def test_experiment_with_a_nan_score_round_trips(metadata_tracker: MetadataTrack
 
     assert stored is not None
     assert stored.scores["test"]["r2"] != stored.scores["test"]["r2"]  # NaN
+
+
+# -- faults: a broken store is a StoreError, never a wrong answer; abandoned attempts leave nothing RUNNING -------
+
+
+def test_discard_experiment_removes_a_running_record(metadata_tracker: MetadataTracker) -> None:
+    metadata_tracker.put_experiment(make_experiment(status=ExperimentStatus.RUNNING))
+
+    assert metadata_tracker.discard_experiment("run-1", "exp-1") is True
+
+    assert metadata_tracker.get_experiment("run-1", "exp-1") is None
+    assert list(metadata_tracker.iter_experiments("run-1")) == []
+    assert metadata_tracker.discard_experiment("run-1", "exp-1") is False
+
+
+def test_an_experiment_discarded_then_saved_again_is_stored(metadata_tracker: MetadataTracker) -> None:
+    # Given an attempt abandoned after its RUNNING record was written
+    metadata_tracker.put_experiment(make_experiment(status=ExperimentStatus.RUNNING))
+    metadata_tracker.discard_experiment("run-1", "exp-1")
+
+    # When a retry records the experiment again
+    done = succeeded("exp-1", "run-1", T0)
+    metadata_tracker.put_experiment(done)
+
+    # Then it is read back like any record, and found for reuse
+    assert metadata_tracker.get_experiment("run-1", "exp-1") == done
+    assert list(metadata_tracker.iter_experiments("run-1")) == [done]
+    assert metadata_tracker.find_succeeded("exp-1") == done
+
+
+@pytest.mark.parametrize("record", ["succeeded", "failed", "final"])
+def test_discard_experiment_keeps_finished_and_final_records(metadata_tracker: MetadataTracker, record: str) -> None:
+    kept = {
+        "succeeded": succeeded("exp-1", "run-1", T0),
+        "failed": make_experiment(status=ExperimentStatus.FAILED, error="bad", finished_at=T0),
+        "final": make_experiment(status=ExperimentStatus.RUNNING, final=True),
+    }[record]
+    metadata_tracker.put_experiment(kept)
+
+    assert metadata_tracker.discard_experiment("run-1", "exp-1") is False
+
+    assert metadata_tracker.get_experiment("run-1", "exp-1") == kept
+
+
+def test_discard_experiment_of_an_unknown_record_is_false(metadata_tracker: MetadataTracker) -> None:
+    assert metadata_tracker.discard_experiment("run-1", "ghost") is False
+
+
+def test_a_garbled_experiment_record_raises_store_error_naming_it(metadata_tracker: MetadataTracker,
+                                                                  metadata_faults: Any) -> None:
+    # Given a stored SUCCEEDED record whose document was garbled on disk / in the table
+    metadata_tracker.put_experiment(succeeded("exp-1", "run-1", T0))
+    metadata_faults.garble_experiment("run-1", "exp-1")
+
+    # Then every read of it says the store is corrupt, naming the record
+    with pytest.raises(StoreError, match="corrupt experiment .*exp-1"):
+        metadata_tracker.get_experiment("run-1", "exp-1")
+    with pytest.raises(StoreError, match="corrupt experiment"):
+        list(metadata_tracker.iter_experiments("run-1"))
+    with pytest.raises(StoreError, match="corrupt experiment"):
+        metadata_tracker.find_succeeded("exp-1")
+
+
+def test_a_garbled_run_record_raises_store_error_naming_it(metadata_tracker: MetadataTracker,
+                                                           metadata_faults: Any) -> None:
+    metadata_tracker.create_run(make_run("run-1"))
+    metadata_faults.garble_run("run-1")
+
+    with pytest.raises(StoreError, match="corrupt run .*run-1"):
+        metadata_tracker.get_run("run-1")
+    with pytest.raises(StoreError, match="corrupt run"):
+        metadata_tracker.list_runs()
+
+
+def test_a_store_taken_away_raises_store_error_not_not_found(metadata_tracker: MetadataTracker,
+                                                             metadata_faults: Any) -> None:
+    # Given a run stored, then the store's tables removed under the adapter
+    metadata_tracker.create_run(make_run("run-1"))
+    metadata_faults.destroy()
+
+    # Then reads and writes fail as StoreError: a broken store is never reported as "no such run"
+    with pytest.raises(StoreError) as raised:
+        metadata_tracker.get_run("run-1")
+    assert not isinstance(raised.value, NotFoundError)
+    with pytest.raises(StoreError):
+        metadata_tracker.put_experiment(make_experiment())
+    with pytest.raises(StoreError):
+        metadata_tracker.update_run("run-1", status=RunStatus.FAILED)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from aws_lambda_powertools import Metrics
 
 from hyperparameter_tuner.aws.dynamodb import DynamoDBMetricsTracker
+from hyperparameter_tuner.errors import StoreError
 from hyperparameter_tuner.ports import MetricsTracker
 
 
@@ -66,6 +68,17 @@ def test_get_metrics_is_empty_when_nothing_was_logged(metrics_tracker: MetricsTr
 
     assert metrics_tracker.get_metrics("run-1", "exp-2") == {}
     assert metrics_tracker.get_metrics("run-9", "exp-1") == {}
+
+
+def test_a_garbled_metric_raises_store_error_naming_the_record(metrics_tracker: MetricsTracker,
+                                                              metrics_faults: Any) -> None:
+    # Given a logged split whose stored value was garbled
+    metrics_tracker.log_metrics("run-1", "exp-1", "validation", {"accuracy": 0.9})
+    metrics_faults("run-1", "exp-1", "validation")
+
+    # Then reading it says the store is corrupt: never a wrong or non-float value
+    with pytest.raises(StoreError, match="corrupt metrics .*exp-1"):
+        metrics_tracker.get_metrics("run-1", "exp-1")
 
 
 # DynamoDB only: the optional CloudWatch (EMF) side channel ----------------------------------------------------

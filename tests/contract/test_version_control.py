@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hyperparameter_tuner.aws.s3 import S3VersionControl, parse_s3_uri
-from hyperparameter_tuner.errors import ConfigError, IntegrityError, NotFoundError
+from hyperparameter_tuner.errors import ConfigError, IntegrityError, NotFoundError, StoreError
 from hyperparameter_tuner.local.files import FolderVersionControl
 from hyperparameter_tuner.ports import ResourceVersionControl
 from hyperparameter_tuner.records import ArtifactRef
@@ -179,3 +179,73 @@ def test_parse_s3_uri(uri: str, expected: tuple[str, str]) -> None:
 def test_parse_s3_uri_rejects_other_uris(uri: str) -> None:
     with pytest.raises(ConfigError, match="not an S3 object URI"):
         parse_s3_uri(uri)
+
+
+# -- the store heals and never lies (run on every adapter, with each adapter's real faults) -------------------
+
+
+def test_verify_is_true_for_a_saved_artifact(version_control: ResourceVersionControl) -> None:
+    ref = version_control.save(KEY, MODEL)
+
+    assert version_control.verify(ref) is True
+
+
+def test_verify_is_false_for_a_reference_whose_bytes_differ(version_control: ResourceVersionControl) -> None:
+    # Given a reference recording another digest (and size) than the bytes stored under its version
+    ref = version_control.save(KEY, MODEL)
+    other = b"not the model"
+    lying = ref.model_copy(update={"sha256": hashlib.sha256(other).hexdigest(), "size": len(other)})
+
+    assert version_control.verify(lying) is False
+
+
+def test_verify_is_false_once_the_artifact_is_deleted(version_control: ResourceVersionControl,
+                                                      artifact_faults: Any) -> None:
+    ref = version_control.save(KEY, MODEL)
+
+    artifact_faults.delete(ref)
+
+    assert version_control.verify(ref) is False
+    with pytest.raises(NotFoundError):
+        version_control.load(ref)
+
+
+def test_verify_agrees_with_load_after_the_artifact_is_overwritten(version_control: ResourceVersionControl,
+                                                                   artifact_faults: Any) -> None:
+    # Given the stored bytes replaced where they live (a folder: in place; S3: a new version of the key)
+    ref = version_control.save(KEY, MODEL)
+    artifact_faults.overwrite(ref, b"x" * len(MODEL))
+
+    # Then verify says exactly whether the recorded version still loads
+    try:
+        loads = version_control.load(ref) == MODEL
+    except IntegrityError:
+        loads = False
+    assert version_control.verify(ref) is loads
+    assert loads is (artifact_faults.kind == "s3")  # an S3 version is immutable; a file is not
+
+
+@pytest.mark.parametrize("fault", ["delete", "overwrite"])
+def test_saving_again_after_a_loss_stores_the_bytes_again(version_control: ResourceVersionControl,
+                                                          artifact_faults: Any, fault: str) -> None:
+    # Given an artifact lost (deleted, or overwritten with same-sized bytes claiming its digest)
+    first = version_control.save(KEY, MODEL)
+    if fault == "delete":
+        artifact_faults.delete(first)
+    else:
+        artifact_faults.overwrite(first, b"x" * len(MODEL))
+
+    # When the same bytes are saved again (a retrained experiment)
+    again = version_control.save(KEY, MODEL)
+
+    # Then the new reference verifies and loads the model, never the planted bytes
+    assert version_control.verify(again) is True
+    assert version_control.load(again) == MODEL
+
+
+def test_a_store_that_cannot_be_written_raises_store_error(version_control: ResourceVersionControl,
+                                                           artifact_faults: Any) -> None:
+    broken = artifact_faults.unwritable()
+
+    with pytest.raises(StoreError, match="cannot save"):
+        broken.save(KEY, MODEL)

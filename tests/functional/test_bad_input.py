@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import importlib
 import importlib.util
+import io
 import json
+import math
 import re
+import struct
 import sys
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +40,7 @@ import numpy as np
 import pytest
 import yaml
 from moto import mock_aws
+from numpy.lib import format as npy_format
 
 from hyperparameter_tuner import ConfigError, DataError, LocalTuner, load_config, parse_config
 from hyperparameter_tuner.aws.dynamodb import DynamoDBMetadataTracker
@@ -193,6 +199,8 @@ class Case:
     fan_out_message: str | None = None
     fan_out_status: str = "FAILED"
     entry_points: frozenset[str] = FILE_ENTRY_POINTS
+    needs_data: bool = False
+    """A config that is valid alone but cannot work on the split (labels, classes): the API refuses it at run."""
 
     def text(self) -> str:
         return self.config_text if self.config_text is not None else yaml.safe_dump(self.config, sort_keys=False)
@@ -349,7 +357,193 @@ CLI_CASES = [
              "submit", "{config}", "--data", "{data}", "--stack", "s", "--poll", "soon"),
 ]
 
-CASES: list[Case] = [*CONFIG_CASES, *DATA_CASES, *EVENT_CASES, *CLI_CASES]
+
+# -- inputs that surely fail, refused up front (issue 8, items 6 and 7) ------------------------------------------
+
+# A 325-byte "billion laughs": 9**7 = 4.8 million values once its aliases are expanded.
+ALIAS_BOMB = "".join(
+    [f"{a}: &{a} [{', '.join(['1'] * 9)}]\n" if a == "a" else f"{a}: &{a} [{', '.join([f'*{prev}'] * 9)}]\n"
+     for prev, a in zip("xabcdef", "abcdefg", strict=True)]
+) + "training_params: {LogisticRegression: {C: *g}}\nmetrics: [accuracy]\nperf_metric: accuracy\n"
+
+_BLOCK = bytes(1 << 22)  # 4 MiB of zeros
+
+
+@functools.cache
+def _deflated_zero_block() -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(_BLOCK) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+@functools.cache
+def _zero_member(shape: tuple[int, ...], descr: str) -> tuple[bytes, int, int]:
+    """One ``.npy`` member of zeros, deflated: (compressed bytes, CRC-32, uncompressed size)."""
+    header = io.BytesIO()
+    npy_format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+    head = header.getvalue()
+    nbytes = math.prod(shape) * np.dtype(descr).itemsize
+    assert nbytes % len(_BLOCK) == 0
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    # After a full flush every block is independent, so one deflated 4 MiB block can be repeated.
+    data = compressor.compress(head) + compressor.flush(zlib.Z_FULL_FLUSH)
+    data += _deflated_zero_block() * (nbytes // len(_BLOCK)) + compressor.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(head)
+    for _ in range(nbytes // len(_BLOCK)):
+        crc = zlib.crc32(_BLOCK, crc)
+    return data, crc, len(head) + nbytes
+
+
+def zero_npz_bytes(arrays: dict[str, tuple[tuple[int, ...], str]]) -> bytes:
+    """A valid ``.npz`` (np.load reads it) of all-zero arrays: numpy.lib.format headers, a hand-written zip of
+    deflated members. A few MB on disk for GBs in memory."""
+    out, central = io.BytesIO(), io.BytesIO()
+    for name, (shape, descr) in arrays.items():
+        data, crc, size = _zero_member(shape, descr)
+        filename = f"{name}.npy".encode()
+        offset = out.tell()
+        out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(filename), 0))
+        out.write(filename + data)
+        central.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(data), size,
+                                  len(filename), 0, 0, 0, 0, 0, offset) + filename)
+    start = out.tell()
+    out.write(central.getvalue())
+    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(arrays), len(arrays), len(central.getvalue()), start, 0))
+    return out.getvalue()
+
+
+HUGE_ROWS = 2**28  # X_train and X_test: 2**28 x 1 float64 = 2 GiB each in memory
+
+
+def huge_npz(tmp: Path, arrays: dict[str, np.ndarray]) -> Path:
+    path = tmp / "huge.npz"
+    path.write_bytes(zero_npz_bytes({"X_train": ((HUGE_ROWS, 1), "<f8"), "y_train": ((HUGE_ROWS,), "|i1"),
+                                     "X_test": ((HUGE_ROWS, 1), "<f8"), "y_test": ((HUGE_ROWS,), "|i1")}))
+    return path
+
+
+def _labels(**changes: Callable[[np.ndarray], np.ndarray]) -> DataBuilder:
+    return npz_with(**changes)
+
+
+def _as_float16_with(value: float) -> Callable[[np.ndarray], np.ndarray]:
+    def change(array: np.ndarray) -> np.ndarray:
+        copy = array.astype(np.float16)
+        copy[2, 3] = value
+        return copy
+
+    return change
+
+
+REGRESSION = {"training_params": {"Ridge": {"alpha": [1.0]}}, "metrics": ["r2"], "perf_metric": "r2"}
+
+
+def only(trainer: str, *, metrics: list[str] | None = None, params: dict[str, Any] | None = None,
+         **extra: Any) -> dict[str, Any]:
+    """A config of one trainer (no trainer_config) and the given metrics (perf_metric: the first)."""
+    metrics = metrics or ["accuracy"]
+    return {"training_params": {trainer: params or {}}, "metrics": metrics, "perf_metric": metrics[0], **extra}
+
+
+REQUIRED_ARGUMENTS = [("Pipeline", "steps"), ("VotingClassifier", "estimators"), ("StackingClassifier", "estimators"),
+                      ("GridSearchCV", "estimator"), ("ColumnTransformer", "transformers"),
+                      ("FeatureUnion", "transformer_list"), ("RFE", "estimator"), ("SelectFromModel", "estimator"),
+                      ("OneVsRestClassifier", "estimator")]
+
+UP_FRONT_CASES = [
+    config_case("yaml-alias-bomb", r"line \d: aliases expand the config past 1024 KiB", text=ALIAS_BOMB),
+    config_case("yaml-duplicate-trainer",
+                r"line 4, column 3: key 'LogisticRegression' is given twice \(first on line 2\)",
+                text="training_params:\n  LogisticRegression: {C: [1.0]}\n  SVC: {}\n  LogisticRegression: {C: [2.0]}\n"
+                     "metrics: [accuracy]\nperf_metric: accuracy\n"),
+    config_case("yaml-duplicate-parameter", r"line 4, column 5: key 'C' is given twice \(first on line 3\)",
+                text="training_params:\n  LogisticRegression:\n    C: [1.0]\n    C: [2.0]\n"
+                     "metrics: [accuracy]\nperf_metric: accuracy\n"),
+    config_case("json-duplicate-top-level-key", r"key 'metrics' is given twice \(first on line 1\)",
+                text='{"metrics": ["accuracy"],\n "training_params": {"SVC": {}}, "perf_metric": "accuracy",\n'
+                     ' "metrics": ["f1_macro"]}\n'),
+    config_case("yaml-nested-too-deeply", r"the config is nested too deeply",
+                text="training_params: {LogisticRegression: {C: " + "[" * 3000 + "]" * 3000 + "}}\n"),
+    config_case("config-over-256-KiB", r"over the 256 KiB limit",
+                text="# " + "x" * (256 * 1024) + "\n" + yaml.safe_dump(BASE)),
+    config_case("nan-parameter-value", r"training_params\.LogisticRegression\.C\[0\]: nan is not a usable value",
+                text="training_params: {LogisticRegression: {C: [.nan, .inf, 1.0]}}\nmetrics: [accuracy]\n"
+                     "perf_metric: accuracy\n"),
+    config_case("inf-parameter-value", r"training_params\.LogisticRegression\.C\[1\]: inf is not a usable value",
+                text="training_params: {LogisticRegression: {C: [1.0, .inf]}}\nmetrics: [accuracy]\n"
+                     "perf_metric: accuracy\n"),
+    config_case("nan-in-trainer_config", r"trainer_config\.LogisticRegression\.tol: nan is not a usable value",
+                text="training_params: {LogisticRegression: {C: [1.0]}}\ntrainer_config: {LogisticRegression: "
+                     "{tol: .nan}}\nmetrics: [accuracy]\nperf_metric: accuracy\n"),
+    config_case("nan-inside-a-dict-value", r"class_weight\[0\]\[1\]: -inf is not a usable value",
+                text="training_params: {LogisticRegression: {class_weight: [{0: 1.0, 1: -.inf}]}}\n"
+                     "metrics: [accuracy]\nperf_metric: accuracy\n"),
+    config_case("date-parameter-value", r"training_params\.SVC\.kernel\[0\]: 2024-01-01 was read as a date",
+                text="training_params: {SVC: {kernel: [2024-01-01]}}\nmetrics: [accuracy]\nperf_metric: accuracy\n"),
+    config_case("bytes-parameter-value", r"training_params\.SVC\.kernel\[0\]: a bytes value .* cannot be carried",
+                text="training_params: {SVC: {kernel: [!!binary aGk=]}}\nmetrics: [accuracy]\nperf_metric: accuracy\n"),
+    config_case("roc_auc-on-a-regressor",
+                r"metrics\[0\]: 'roc_auc' is a classification metric, but training_params\.Ridge is a regressor",
+                only("Ridge", metrics=["roc_auc"])),
+    config_case("accuracy-on-a-regressor",
+                r"metrics\[1\]: 'accuracy' is a classification metric, but training_params\.Ridge is a regressor",
+                only("Ridge", metrics=["r2", "accuracy"])),
+    config_case("r2-on-a-classifier",
+                r"metrics\[0\]: 'r2' is a regression metric, but training_params\.LogisticRegression is a classifier",
+                only("LogisticRegression", metrics=["r2"])),
+    config_case("neg_log_loss-without-predict_proba",
+                r"metrics\[0\]: 'neg_log_loss' needs predict_proba\(\), which training_params\.RidgeClassifier"
+                r" does not have",
+                only("RidgeClassifier", metrics=["neg_log_loss"])),
+    config_case("neg_log_loss-on-SVC-without-probability",
+                r"'neg_log_loss' needs predict_proba\(\), which training_params\.SVC has only with probability=True",
+                only("SVC", metrics=["neg_log_loss"], params={"C": [1.0]})),
+    *[config_case(f"required-argument-{name}", rf"training_params\.{name}: {name} needs '{argument}'",
+                  only(name)) for name, argument in REQUIRED_ARGUMENTS],
+    config_case("clusterer-with-accuracy",
+                r"metrics\[0\]: 'accuracy' is a classification metric, but training_params\.KMeans is a clusterer",
+                only("KMeans", params={"n_clusters": [3]})),
+    config_case("transformer-with-accuracy", r"training_params\.StandardScaler is a transformer \(no predict\)",
+                only("StandardScaler")),
+    config_case("outlier-detector-with-accuracy", r"training_params\.IsolationForest is an outlier detector",
+                only("IsolationForest")),
+    config_case("nested-parameter-name", r"training_params\.BaggingClassifier\.estimator__max_depth: nested parameter"
+                r" names \(a__b\) are not supported", only("BaggingClassifier", params={"estimator__max_depth": [2]})),
+    config_case("memory-parameter", r"training_params\.AgglomerativeClustering\.memory: '/tmp/hpt-cache' is refused: "
+                "it makes the estimator cache to", only("AgglomerativeClustering", metrics=["adjusted_rand_score"],
+                                                         params={"memory": ["/tmp/hpt-cache"]})),
+    config_case("direction-minimize-on-a-scorer",
+                r"direction: 'minimize' contradicts perf_metric 'neg_log_loss': scikit-learn scorers are"
+                r" greater-is-better",
+                cfg(metrics=["neg_log_loss"], perf_metric="neg_log_loss", direction="minimize")),
+    config_case("multilabel-only-metric", r"metrics\[0\]: 'f1_samples' needs multilabel targets",
+                cfg(metrics=["f1_samples"], perf_metric="f1_samples")),
+    config_case("max_data_bytes-zero", r"max_data_bytes: .*greater than or equal to 1", cfg(max_data_bytes=0)),
+    Case(id="roc_auc-on-three-classes", needs_data=True, config=cfg(metrics=["roc_auc"], perf_metric="roc_auc"),
+         message=r"metrics\[0\]: 'roc_auc' works on two classes only, and .* has 3 classes"),
+    Case(id="f1-on-three-classes", needs_data=True, config=cfg(metrics=["accuracy", "f1"]),
+         message=r"metrics\[1\]: 'f1' works on two classes only, and .* has 3 classes"),
+    Case(id="labels-one-class", needs_data=True, data=_labels(y_train=np.zeros_like),
+         message=r"y_train has a single class \(0\), but training_params\.LogisticRegression is a classifier"),
+    Case(id="labels-float-for-a-classifier", needs_data=True, data=_labels(y_val=lambda y: y + 0.5),
+         message=r"y_val holds non-integer numbers \(e\.g\. [0-9.]+\), but training_params\.LogisticRegression"
+                 r" is a classifier"),
+    Case(id="labels-mixed-types", needs_data=True, data=_labels(y_test=lambda y: np.array([f"c{v}" for v in y])),
+         message=r"y_test holds text but y_train holds numbers"),
+    Case(id="labels-text-for-a-regressor", needs_data=True, config=REGRESSION,
+         data=_labels(**{name: (lambda y: np.array([f"c{v}" for v in y])) for name in ("y_train", "y_val", "y_test")}),
+         message=r"y_train holds text labels, but training_params\.Ridge is a regressor"),
+    data_case("data-float16-nan", r"X_train contains NaN$", npz_with(X_train=_as_float16_with(np.nan))),
+    data_case("data-float16-inf", r"X_val contains inf$", npz_with(X_val=_as_float16_with(-np.inf))),
+    data_case("data-2x2GiB-in-a-4MB-npz", r"huge\.npz: array 'X_train': shape \(268435456, 1\) of <f8 brings the"
+              r" split's arrays to 2\.0 GiB \(2147483648 bytes\), over max_data_bytes 1073741824 \(1\.0 GiB\)",
+              huge_npz),
+    Case(id="data-over-a-small-max_data_bytes", config=cfg(max_data_bytes=1000), needs_data=True,
+         message=r"array 'X_train': shape \(90, 4\) of <f8 brings the split's arrays to .* over max_data_bytes 1000"),
+    Case(id="csv-over-max_data_bytes", config=cfg(max_data_bytes=1000), data=csv_folder(), needs_data=True,
+         message=r"train\.csv: the CSV files total .* over max_data_bytes 1000"),
+]
+
+CASES: list[Case] = [*CONFIG_CASES, *DATA_CASES, *EVENT_CASES, *CLI_CASES, *UP_FRONT_CASES]
 assert len(CASES) >= 30
 assert len({case.id for case in CASES}) == len(CASES), "case ids are distinct"
 
@@ -614,8 +808,17 @@ def test_fan_out_decodes_keys_with_spaces_and_plus(
 def test_python_api_raises(case: Case, tmp_path: Path, workdir: Path, iris_arrays: dict[str, np.ndarray]) -> None:
     config_path, data = write_inputs(case, workdir, iris_arrays)
     store = tmp_path / "api-store"
-    is_config_case = case.data is good_npz
-    if is_config_case:
+    is_config_case = case.data is good_npz and not case.needs_data
+    if case.needs_data:
+        # Given a tuner of the case's config (valid on its own); When it runs on the split
+        tuner = LocalTuner(store=store, jobs=1, **case.config)
+        with pytest.raises((ConfigError, DataError)) as raised:
+            tuner.run_experiment(data)
+        # Then: one line naming the metric or the array, and no run was recorded
+        assert re.search(case.message, str(raised.value)), str(raised.value)
+        assert "\n" not in str(raised.value)
+        assert tuner.metadata_tracker.list_runs() == []
+    elif is_config_case:
         # When the config is given in Python (or, for raw text, loaded from its file)
         with pytest.raises(ConfigError) as raised:
             if case.config_text is not None:
@@ -635,6 +838,57 @@ def test_python_api_raises(case: Case, tmp_path: Path, workdir: Path, iris_array
         # Then: the error names the file/array/line, and no run was recorded
         assert re.search(case.message, str(raised.value)), str(raised.value)
         assert tuner.metadata_tracker.list_runs() == []
+
+
+# -- duplicates: tried once, counted once, never failures ----------------------------------------------------------
+
+DUPLICATES = {
+    "name": "duplicates",
+    "training_params": {"LogisticRegression": {"C": [1.0, 1.0]},
+                        "SVC": [{"C": [0.5, 1.0], "kernel": ["linear"]}, {"C": [1.0], "kernel": ["linear", "rbf"]}]},
+    "trainer_config": {"LogisticRegression": {"max_iter": 300}},
+    "metrics": ["accuracy"], "perf_metric": "accuracy", "max_failure_ratio": 0,
+}
+# Distinct candidates, by hand: LR C=1.0; SVC (0.5, linear), (1.0, linear), (1.0, rbf).
+DISTINCT = 4
+
+
+def test_hpt_run_tries_duplicates_once_and_a_strict_run_succeeds(
+    tmp_path: Path, workdir: Path, iris_arrays: dict[str, np.ndarray], capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = workdir / "dup.yaml"
+    config.write_text(yaml.safe_dump(DUPLICATES, sort_keys=False))
+
+    code = main(["run", str(config), "--data", str(good_npz(workdir, iris_arrays)), "--store", str(tmp_path / "s"),
+                 "--jobs", "1", "--json"])
+
+    payload = json.loads(capsys.readouterr().out)
+    assert (code, payload["status"], payload["total"]) == (0, "SUCCEEDED", DISTINCT)
+    ids = [experiment["experiment_id"] for experiment in payload["experiments"]]
+    assert len(ids) == len(set(ids)) == DISTINCT
+    assert all(experiment["status"] == "SUCCEEDED" for experiment in payload["experiments"])
+
+
+def test_python_api_tries_duplicates_once(tmp_path: Path, iris_arrays: dict[str, np.ndarray]) -> None:
+    tuner = LocalTuner(store=tmp_path / "s", jobs=1, **DUPLICATES)
+
+    result = tuner.run(good_npz(tmp_path, iris_arrays))
+
+    assert (result.run.status, result.run.total, len(result.experiments)) == (RunStatus.SUCCEEDED, DISTINCT, DISTINCT)
+    assert tuner.config.notes == [
+        "training_params.LogisticRegression.C: 1.0 listed more than once; each value is tried once",
+        "training_params.SVC[1]: 1 candidate(s) repeat an earlier sub-grid, each is tried once",
+    ]
+
+
+def test_fan_out_counts_duplicates_once(fan_out_env: SimpleNamespace, tmp_path: Path,
+                                        iris_arrays: dict[str, np.ndarray]) -> None:
+    event = upload_inputs(fan_out_env, yaml.safe_dump(DUPLICATES, sort_keys=False), good_npz(tmp_path, iris_arrays))
+
+    result = fan_out_env.handler(event)
+
+    assert (result["status"], result["total"]) == ("STARTED", DISTINCT)
+    assert fan_out_env.metadata.get_run(result["run_id"]).total == DISTINCT
 
 
 # -- hostile configs: refused before any import -------------------------------------------------------------------
@@ -777,7 +1031,8 @@ def test_fan_out_default_cap_refuses_10001_experiments(fan_out_env: SimpleNamesp
 
 # -- hpt emulate and hpt submit: the whole emulated deployment, a few representative cases ------------------------
 
-EMULATE_CASES = ["unknown-metric", "data-missing-array", "csv-non-numeric-feature"]
+EMULATE_CASES = ["unknown-metric", "data-missing-array", "csv-non-numeric-feature", "yaml-alias-bomb",
+                 "nan-parameter-value", "data-float16-nan", "roc_auc-on-three-classes"]
 
 
 @pytest.mark.e2e
@@ -790,6 +1045,35 @@ def test_hpt_emulate_refuses(case: Case, workdir: Path, iris_arrays: dict[str, n
     code = main(["emulate", str(config), "--data", str(data), "--template", str(TEMPLATE)])
 
     assert_one_error_line(code, capsys.readouterr(), case.message)
+
+
+@pytest.mark.e2e
+def test_hpt_run_and_hpt_emulate_agree_on_values_json_reshapes(
+    shared_deployment: SharedDeployment, tmp_path: Path, workdir: Path, iris_arrays: dict[str, np.ndarray],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given int-keyed class weights (the emulated trainer re-parses the config from its JSON run record)
+    shared_deployment.stop()
+    config = workdir / "weights.yaml"
+    config.write_text("training_params:\n  LogisticRegression:\n    class_weight: [{0: 1, 1: 2, 2: 3}, null]\n"
+                      "    C: [1.0, 1.0]\ntrainer_config: {LogisticRegression: {max_iter: 300}}\n"
+                      "metrics: [accuracy]\nperf_metric: accuracy\nmax_failure_ratio: 0\n")
+    data = good_npz(workdir, iris_arrays)
+
+    # When it runs locally and emulated
+    assert main(["run", str(config), "--data", str(data), "--store", str(tmp_path / "s"), "--jobs", "1",
+                 "--json"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert main(["emulate", str(config), "--data", str(data), "--template", str(TEMPLATE), "--json"]) == 0
+    emulated = json.loads(capsys.readouterr().out)
+
+    # Then: the same two experiments, ids and scores, all SUCCEEDED
+    def summary(payload: dict[str, Any]) -> list[tuple[str, str, float]]:
+        return sorted((e["experiment_id"], e["status"], e["metrics"]["accuracy"]) for e in payload["experiments"])
+
+    assert local["total"] == emulated["total"] == 2
+    assert summary(local) == summary(emulated)
+    assert {status for _, status, _ in summary(local)} == {"SUCCEEDED"}
 
 
 def stack_body(outputs: dict[str, str]) -> str:

@@ -584,3 +584,24 @@ def test_emulate_bad_input_names_the_users_file_not_the_emulated_s3_key(
     assert err.startswith(f"error: {named}"), err
     assert "s3://" not in err
     assert re.search(message, err), err
+
+
+def test_duplicate_values_are_noted_once_and_never_counted_as_failures(
+    tmp_path: Path, write_config: Callable[..., Path], iris_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a value listed twice and no failure tolerated
+    config = write_config({"training_params": {"LogisticRegression": {"C": [1.0, 1.0]}}, "metrics": ["accuracy"],
+                           "perf_metric": "accuracy", "max_failure_ratio": 0})
+    note = "training_params.LogisticRegression.C: 1.0 listed more than once; each value is tried once"
+
+    # When it runs, as JSON and as text
+    code = main(["run", str(config), "--data", str(iris_npz), "--store", str(tmp_path / "s"), "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    text_code = main(["run", str(config), "--data", str(iris_npz), "--store", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+
+    # Then one experiment ran, the run succeeded, and the duplicate is said once in each form
+    assert (code, text_code) == (0, 0)
+    assert payload["status"] == "SUCCEEDED" and payload["total"] == 1 and len(payload["experiments"]) == 1
+    assert payload["warnings"].count(note) == 1
+    assert err.count(f"note: {note}") == 1

@@ -212,3 +212,24 @@ def test_s3_version_control_verifies_before_returning_bytes(s3_models: SimpleNam
         S3VersionControl(BUCKET, client=s3_models.s3).load(ref)
 
     assert not marker.exists()
+
+
+def test_s3_overwritten_unversioned_model_is_never_verified_for_reuse(s3_models: SimpleNamespace,
+                                                                      tmp_path: Path) -> None:
+    # Given a model in a bucket without versioning, overwritten in place by the crafted pickle whose metadata claims
+    # the recorded digest and whose size matches (the cheap checks a HEAD can make all pass)
+    marker = tmp_path / "pwned-s3-reuse"
+    s3_models.s3.create_bucket(Bucket=f"{BUCKET}-reuse")
+    plain = S3VersionControl(f"{BUCKET}-reuse", client=s3_models.s3)
+    original = s3_models.s3.get_object(Bucket=BUCKET, Key=s3_models.key)["Body"].read()
+    artifact = plain.save(s3_models.key, original)
+    planted = crafted_bytes(marker)
+    planted = planted + b"." * (len(original) - len(planted)) if len(planted) < len(original) else planted
+    s3_models.s3.put_object(Bucket=f"{BUCKET}-reuse", Key=s3_models.key, Body=planted,
+                            Metadata={"sha256": artifact.sha256})
+
+    # When a rerun asks whether the recorded model can be reused, Then it cannot (it is read and hashed)
+    assert plain.verify(artifact) is False
+
+    # and the planted bytes were never unpickled
+    assert not marker.exists()

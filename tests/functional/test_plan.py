@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sklearn.dummy import DummyClassifier
+from threadpoolctl import threadpool_info
 
 from hyperparameter_tuner.cli import main
 from hyperparameter_tuner.config import parse_config
@@ -196,21 +198,28 @@ def test_planned_transitions_are_the_ones_an_emulated_run_makes(
                      build_dir=None).state_transitions == 8
 
 
-def test_sample_fits_run_under_the_configs_thread_limit(monkeypatch: pytest.MonkeyPatch, iris_npz: Path) -> None:
-    from sklearn.dummy import DummyClassifier
-    from threadpoolctl import threadpool_info
+class ThreadProbe(DummyClassifier):
+    """Appends the thread counts of every loaded BLAS/OpenMP pool, as its fit sees them, to ``log``."""
 
+    log: Path | None = None
+
+    def fit(self, X: object, y: object, sample_weight: object = None) -> ThreadProbe:
+        assert self.log is not None
+        with self.log.open("a") as fh:
+            fh.write(json.dumps(sorted({pool["num_threads"] for pool in threadpool_info()})) + "\n")
+        return super().fit(X, y, sample_weight)
+
+
+def test_sample_fits_run_under_the_configs_thread_limit(monkeypatch: pytest.MonkeyPatch, iris_npz: Path,
+                                                        tmp_path: Path) -> None:
     from hyperparameter_tuner import trainers
     from hyperparameter_tuner.data import load_split
     from hyperparameter_tuner.planning import estimate_from_sample
 
-    # Given a trainer that records the BLAS/OpenMP thread counts its fit sees, and threads: 3 in the config
-    seen: list[set[int]] = []
-
-    class ThreadProbe(DummyClassifier):
-        def fit(self, X: object, y: object, sample_weight: object = None) -> ThreadProbe:
-            seen.append({pool["num_threads"] for pool in threadpool_info()})
-            return super().fit(X, y, sample_weight)
+    # Given a trainer that records the BLAS/OpenMP thread counts its fit sees (in a file: sample fits run in a
+    # worker process), and threads: 3 in the config
+    probe_log = tmp_path / "threads.jsonl"
+    monkeypatch.setattr(ThreadProbe, "log", probe_log)
 
     monkeypatch.setattr(trainers, "_CUSTOM", {})
     trainers.register_trainer("ThreadProbe", ThreadProbe)
@@ -222,4 +231,26 @@ def test_sample_fits_run_under_the_configs_thread_limit(monkeypatch: pytest.Monk
 
     # Then every sample fit ran with exactly 3 threads in every loaded pool (numpy's BLAS at least)
     assert estimate["ThreadProbe"] is not None
-    assert seen == [{3}] * 3
+    assert [json.loads(line) for line in probe_log.read_text().splitlines()] == [[3]] * 3
+
+
+def test_a_sample_fit_that_would_not_end_is_stopped_and_priced_at_experiment_timeout(tmp_path: Path,
+                                                                                    iris_npz: Path) -> None:
+    import subprocess
+    import sys
+
+    # Given a trainer whose fit would take an hour, and experiment_timeout: 2
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"training_params": {"Sleeper": {"tag": [1]}, "LogisticRegression": {"C": [1.0]}},
+                                  "metrics": ["accuracy"], "perf_metric": "accuracy", "experiment_timeout": 2}))
+    script = Path(__file__).with_name("_trainers.py")
+
+    # When hpt plan samples it
+    proc = subprocess.run([sys.executable, str(script), "plan", str(config), "--data", str(iris_npz), "--json"],
+                          capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
+
+    # Then the plan finishes, pricing each such experiment at the time after which it would be stopped
+    assert proc.returncode == 0, proc.stderr
+    fit_seconds = json.loads(proc.stdout)["fit_seconds"]
+    assert fit_seconds["Sleeper"] == 2.0
+    assert 0 < fit_seconds["LogisticRegression"] < 2.0

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from hyperparameter_tuner import ConfigError, LocalTuner, load_config, parse_config, register_trainer
+from hyperparameter_tuner import ConfigError, DataError, LocalTuner, load_config, parse_config, register_trainer
+from hyperparameter_tuner.config import (
+    DEFAULT_MAX_DATA_BYTES,
+    MAX_CONFIG_BYTES,
+    TuningConfig,
+    _BoundedLoader,
+    load_config_text,
+    read_config_text,
+)
+from hyperparameter_tuner.data import SplitData
 from hyperparameter_tuner.trainers import resolve_trainer
 
 BASE: dict[str, Any] = {
@@ -297,3 +309,380 @@ def test_register_trainer_refuses_a_scikit_learn_name_and_a_class_without_fit() 
         register_trainer("SVC", MajorityVote)
     with pytest.raises(ConfigError, match="not a class with a fit"):
         register_trainer("HptTestNoFit", object)
+
+
+# -- bounded parsing (issue 8, item 6) ---------------------------------------------------------------------------
+
+
+class _CountingReader(io.BytesIO):
+    """A file that is endless for practical purposes and counts the bytes read from it."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(b"#" * size)
+        self.read_total = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.read_total += len(chunk)
+        return chunk
+
+
+def test_a_config_file_is_read_up_to_the_cap_plus_one_byte(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given a 4 MiB config file (opening it hands out a counting reader)
+    path = tmp_path / "huge.yaml"
+    path.write_text("x")
+    reader = _CountingReader(4 * 1024 * 1024)
+    monkeypatch.setattr(Path, "open", lambda self, *args, **kwargs: reader)
+
+    # When it is read
+    with pytest.raises(ConfigError, match=r"^.*huge\.yaml: the config is over the 256 KiB limit$"):
+        read_config_text(path)
+
+    # Then no more than the cap + 1 bytes were read
+    assert reader.read_total == MAX_CONFIG_BYTES + 1 == 256 * 1024 + 1
+
+
+def test_dev_zero_as_a_config_ends_with_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^/dev/zero: the config is over the 256 KiB limit$"):
+        load_config("/dev/zero")
+
+
+def test_a_config_of_exactly_the_cap_is_read(tmp_path: Path) -> None:
+    body = yaml.safe_dump(BASE)
+    path = tmp_path / "full.yaml"
+    path.write_text("#" * (MAX_CONFIG_BYTES - len(body) - 1) + "\n" + body)
+    assert path.stat().st_size == MAX_CONFIG_BYTES
+
+    assert load_config(path) == parse_config(BASE)
+
+
+BOMB = "".join(
+    [f"{a}: &{a} [{','.join(['l'] * 9)}]\n" if a == "a" else f"{a}: &{a} [{','.join([f'*{p}'] * 9)}]\n"
+     for p, a in zip("xabcdefgh", "abcdefghi", strict=True)]
+)
+
+
+def test_a_yaml_alias_bomb_is_refused_before_anything_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the classic "billion laughs" (9**9 strings once expanded) under training_params, in under 400 bytes
+    text = BOMB + "training_params: {LogisticRegression: {C: *i}}\nmetrics: [accuracy]\nperf_metric: accuracy\n"
+    assert len(text.encode()) < 400
+    built: list[Any] = []
+    original = _BoundedLoader.construct_object
+    monkeypatch.setattr(_BoundedLoader, "construct_object",
+                        lambda self, node, deep=False: built.append(node) or original(self, node, deep))
+
+    # When / Then: refused from the node graph, with no Python object built
+    with pytest.raises(ConfigError, match=r"^bomb\.yaml: line \d+: aliases expand the config past 1024 KiB"):
+        load_config_text(text, "bomb.yaml")
+    assert built == []
+
+
+def test_a_recursive_alias_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^r\.yaml: line 1: an alias refers to the node that contains it"):
+        load_config_text("a: &a [*a]\n", "r.yaml")
+
+
+def test_a_deeply_nested_config_is_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"^deep\.yaml: the config is nested too deeply$"):
+        load_config_text("a: " + "[" * 3000 + "]" * 3000, "deep.yaml")
+
+
+def test_a_few_anchors_and_merge_keys_still_work() -> None:
+    text = ("training_params:\n"
+            "  LogisticRegression: &lr {C: &cs [0.1, 1.0], max_iter: [100]}\n"
+            "  LinearSVC: {<<: *lr, max_iter: [200]}\n"
+            "  SVC: {C: *cs}\n"
+            "metrics: [accuracy]\nperf_metric: accuracy\n")
+
+    config = load_config_text(text, "anchors.yaml")
+
+    assert config.training_params == {"LogisticRegression": {"C": [0.1, 1.0], "max_iter": [100]},
+                                      "LinearSVC": {"C": [0.1, 1.0], "max_iter": [200]},
+                                      "SVC": {"C": [0.1, 1.0]}}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("training_params:\n  SVC: {}\n  SVC: {C: [1.0]}\nmetrics: [accuracy]\nperf_metric: accuracy\n",
+     r"^d\.yaml: line 3, column 3: key 'SVC' is given twice \(first on line 2\)"),
+    ("training_params:\n  SVC:\n    C: [1.0]\n    kernel: [rbf]\n    C: [2.0]\n"
+     "metrics: [accuracy]\nperf_metric: accuracy\n",
+     r"^d\.yaml: line 5, column 5: key 'C' is given twice \(first on line 3\)"),
+    ("metrics: [accuracy]\ntraining_params: {SVC: {}}\nperf_metric: accuracy\nmetrics: [f1_macro]\n",
+     r"^d\.yaml: line 4, column 1: key 'metrics' is given twice \(first on line 1\)"),
+    ('{"training_params": {"SVC": {"C": [1], "C": [2]}}, "metrics": ["accuracy"], "perf_metric": "accuracy"}',
+     r"^d\.yaml: line 1, column \d+: key 'C' is given twice \(first on line 1\)"),
+    ("training_params: {SVC: {class_weight: [{0: 1, 0: 2}]}}\nmetrics: [accuracy]\nperf_metric: accuracy\n",
+     r"^d\.yaml: line 1, column \d+: key 0 is given twice"),
+], ids=["trainer", "parameter", "top-level", "json", "inside-a-value"])
+def test_a_key_given_twice_is_an_error_naming_the_key_and_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config_text(text, "d.yaml")
+
+
+# -- duplicates and values JSON cannot carry (issue 8, items 1 and 7) -------------------------------------------
+
+
+def test_duplicate_values_are_tried_once_and_reported_once() -> None:
+    config = parse_config({**BASE, "training_params": {"LogisticRegression": {"C": [1.0, 0.5, 1.0, 1.0]}}})
+
+    assert list(config.grid()) == [("LogisticRegression", {"C": 1.0}), ("LogisticRegression", {"C": 0.5})]
+    assert config.notes == ["training_params.LogisticRegression.C: 1.0 listed more than once; each value is tried once"]
+
+
+def test_values_that_differ_in_json_are_not_duplicates() -> None:
+    # 1 and 1.0 (and True) are different JSON, hence different experiment ids: both are tried.
+    config = parse_config({**BASE, "training_params": {"SVC": {"C": [1, 1.0], "probability": [True, 1]}}})
+
+    assert len(config.grid()) == 4
+    assert config.notes == []
+
+
+def test_overlapping_sub_grids_are_deduplicated_and_stay_indexable(stub_tuner: Any) -> None:
+    spec = [{"C": [1.0, 2.0], "kernel": ["linear"]}, {"C": [2.0, 3.0], "kernel": ["linear", "rbf"]}]
+    tuner = stub_tuner({"SVC": spec})
+    grid = tuner.config.grid()
+
+    # Written out by hand: the second sub-grid's (2.0, linear) is the first's.
+    expected = [{"C": 1.0, "kernel": "linear"}, {"C": 2.0, "kernel": "linear"}, {"C": 2.0, "kernel": "rbf"},
+                {"C": 3.0, "kernel": "linear"}, {"C": 3.0, "kernel": "rbf"}]
+    assert len(grid) == 5
+    assert [grid[i][1] for i in range(len(grid))] == [params for _, params in grid] == expected
+    ids = [spec.experiment_id for spec in tuner.iter_specs("f" * 64)]
+    assert len(set(ids)) == len(ids) == 5
+    assert tuner.config.notes == [
+        "training_params.SVC[1]: 1 candidate(s) repeat an earlier sub-grid, each is tried once"]
+
+
+def test_overlapping_sub_grids_too_large_to_deduplicate_are_refused() -> None:
+    values = list(range(1001))
+    spec = [{"C": [1.0], "tol": [0.1]}, {"C": [1.0, *map(float, values)], "tol": [0.1, *map(float, values[:999])]}]
+
+    with pytest.raises(ConfigError, match=r"training_params\.SVC\[1\]: this sub-grid overlaps earlier ones and"
+                                          r" has 1001000 candidates, too many to deduplicate"):
+        parse_config({**BASE, "training_params": {"SVC": spec}}, "cfg")
+
+
+def test_too_many_sub_grids_are_refused() -> None:
+    spec = [{"C": [float(i)]} for i in range(1001)]
+
+    with pytest.raises(ConfigError, match=r"training_params\.SVC: 1001 sub-grids, over the 1000 one trainer may list"):
+        parse_config({**BASE, "training_params": {"SVC": spec}}, "cfg")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (float("nan"), r"C\[0\]: nan is not a usable value \(NaN and infinity cannot be carried in JSON\)"),
+    (float("inf"), r"C\[0\]: inf is not a usable value"),
+    (float("-inf"), r"C\[0\]: -inf is not a usable value"),
+    ({1, 2}, r"C\[0\]: a set value \(\{1, 2\}\) cannot be carried in JSON"),
+    (b"x", r"C\[0\]: a bytes value"),
+    (complex(1, 2), r"C\[0\]: a complex value"),
+], ids=["nan", "inf", "-inf", "set", "bytes", "complex"])
+def test_values_json_cannot_carry_are_refused_naming_the_key(value: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=r"^cfg: training_params\.LogisticRegression\." + message):
+        parse_config({**BASE, "training_params": {"LogisticRegression": {"C": [value, 1.0]}}}, "cfg")
+
+
+def _round_trip(config: TuningConfig) -> TuningConfig:
+    """What the emulated path does: the config stored as JSON in the run record, parsed again by the trainer."""
+    return parse_config(json.loads(json.dumps(config.model_dump(mode="json"))), "run config")
+
+
+def test_dicts_with_non_string_keys_survive_a_json_round_trip(stub_tuner_cls: Any, components: dict[str, Any]
+                                                               ) -> None:
+    # Given class weights keyed by class (ints), in the grid and in trainer_config
+    config = parse_config({
+        "training_params": {"LogisticRegression": {"class_weight": [{0: 1, 1: 2, 2: 3}, "balanced", None]},
+                            "SVC": {"C": [1.0]}},
+        "trainer_config": {"SVC": {"class_weight": {2: 5.0, 0: 1.0}}},
+        "metrics": ["accuracy"], "perf_metric": "accuracy",
+    })
+
+    # When it goes through JSON as the run record carries it
+    again = _round_trip(config)
+
+    # Then the grids, the experiment ids and the keys' types are the same
+    assert again == config
+    assert list(again.grid()) == list(config.grid())
+    assert again.grid()[0][1]["class_weight"] == {0: 1, 1: 2, 2: 3}
+    assert [type(key) for key in again.grid()[0][1]["class_weight"]] == [int, int, int]
+    assert again.trainer_config["SVC"]["class_weight"] == {2: 5.0, 0: 1.0}
+    local = [spec.experiment_id for spec in stub_tuner_cls(**components, config=config).iter_specs("d" * 64)]
+    emulated = [spec.experiment_id for spec in stub_tuner_cls(**components, config=again).iter_specs("d" * 64)]
+    assert local == emulated and len(set(local)) == 4
+    assert again.to_json() == config.to_json()
+
+
+def test_the_round_tripped_class_weight_fits_the_same_model(iris_arrays: dict[str, Any]) -> None:
+    import numpy as np
+
+    config = parse_config({**BASE, "training_params": {"LogisticRegression": {"class_weight": [{0: 1, 1: 2, 2: 3}]}}})
+    params = _round_trip(config).grid()[0][1]
+    X, y = iris_arrays["X_train"], iris_arrays["y_train"]
+
+    fitted = LogisticRegression(max_iter=500, **params).fit(X, y)
+    reference = LogisticRegression(max_iter=500, class_weight={0: 1, 1: 2, 2: 3}).fit(X, y)
+
+    np.testing.assert_array_equal(fitted.coef_, reference.coef_)
+
+
+def test_a_string_keyed_and_an_int_keyed_dict_are_different_experiments(stub_tuner: Any) -> None:
+    tuner = stub_tuner({"LogisticRegression": {"class_weight": [{0: 2}, {"0": 2}]}})
+
+    ids = [spec.experiment_id for spec in tuner.iter_specs("e" * 64)]
+    assert len(tuner.config.grid()) == 2 and len(set(ids)) == 2
+
+
+# -- refused up front: what would surely fail (issue 8, item 7) -------------------------------------------------
+
+SURELY_FAILS = [
+    ("roc_auc-regressor", {"training_params": {"Ridge": {}}, "metrics": ["roc_auc"], "perf_metric": "roc_auc"},
+     r"metrics\[0\]: 'roc_auc' is a classification metric, but training_params\.Ridge is a regressor"),
+    ("mse-classifier", _with(metrics=["accuracy", "neg_mean_squared_error"]),
+     r"metrics\[1\]: 'neg_mean_squared_error' is a regression metric, but training_params\.LogisticRegression is a"
+     r" classifier"),
+    ("log-loss-without-proba", {"training_params": {"LinearSVC": {}}, "metrics": ["neg_log_loss"],
+                                "perf_metric": "neg_log_loss"},
+     r"'neg_log_loss' needs predict_proba\(\), which training_params\.LinearSVC does not have"),
+    ("svc-log-loss-without-probability", {"training_params": {"SVC": {"C": [1.0]}}, "metrics": ["neg_log_loss"],
+                                          "perf_metric": "neg_log_loss"},
+     r"metrics\[0\]: 'neg_log_loss' needs predict_proba\(\), which training_params\.SVC has only with"
+     r" probability=True; set it in trainer_config\.SVC"),
+    ("sgd-log-loss-with-a-hinge-candidate", {"training_params": {"SGDClassifier": {"loss": ["log_loss", "hinge"]}},
+                                             "metrics": ["neg_log_loss"], "perf_metric": "neg_log_loss"},
+     r"training_params\.SGDClassifier has only with loss='log_loss' or loss='modified_huber'"),
+    ("kmeans-accuracy", {"training_params": {"KMeans": {}}, "metrics": ["accuracy"], "perf_metric": "accuracy"},
+     r"training_params\.KMeans is a clusterer"),
+    ("pca-accuracy", {"training_params": {"PCA": {}}, "metrics": ["accuracy"], "perf_metric": "accuracy"},
+     r"training_params\.PCA is a transformer"),
+    ("pipeline", {"training_params": {"Pipeline": {}}, "metrics": ["accuracy"], "perf_metric": "accuracy"},
+     r"training_params\.Pipeline: Pipeline needs 'steps', a required constructor argument"),
+    ("gridsearch", {"training_params": {"GridSearchCV": {}}, "metrics": ["accuracy"], "perf_metric": "accuracy"},
+     r"GridSearchCV needs 'estimator', 'param_grid'"),
+    ("nested", _with(training_params={"LogisticRegression": {"estimator__C": [1.0]}}),
+     r"training_params\.LogisticRegression\.estimator__C: nested parameter names \(a__b\) are not supported"),
+    ("nested-in-trainer_config", _with(trainer_config={"LogisticRegression": {"a__b": 1}}),
+     r"trainer_config\.LogisticRegression\.a__b: nested parameter names"),
+    ("memory-in-trainer_config", {"training_params": {"FeatureAgglomeration": {}}, "metrics": ["accuracy"],
+                                  "perf_metric": "accuracy",
+                                  "trainer_config": {"FeatureAgglomeration": {"memory": "/tmp/x"}}},
+     r"trainer_config\.FeatureAgglomeration\.memory: '/tmp/x' is refused: it makes the estimator cache"),
+    ("minimize", _with(direction="minimize"),
+     r"direction: 'minimize' contradicts perf_metric 'accuracy': scikit-learn scorers are greater-is-better"),
+    ("samples-metric", _with(metrics=["accuracy", "precision_samples"]), r"'precision_samples' needs multilabel"),
+]
+
+
+@pytest.mark.parametrize(("config", "message"), [case[1:] for case in SURELY_FAILS],
+                         ids=[case[0] for case in SURELY_FAILS])
+def test_what_would_surely_fail_is_refused_naming_the_key(config: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        parse_config(config, "cfg")
+
+    assert "\n" not in str(raised.value)
+
+
+def test_the_catalogs_facts_agree_with_scikit_learn() -> None:
+    # The refusals above rest on these facts; scikit-learn itself is the oracle.
+    from sklearn.base import is_classifier, is_regressor
+    from sklearn.cluster import KMeans
+    from sklearn.linear_model import Ridge
+    from sklearn.svm import LinearSVC
+
+    assert not hasattr(LinearSVC, "predict_proba") and hasattr(LinearSVC, "decision_function")
+    assert is_regressor(Ridge()) and not is_classifier(Ridge())
+    assert not is_classifier(KMeans()) and hasattr(KMeans, "predict")
+    from sklearn.svm import SVC
+
+    assert not hasattr(SVC(), "predict_proba") and hasattr(SVC(probability=True), "predict_proba")
+
+
+def test_accepted_neighbours_of_the_refusals() -> None:
+    # Clustering scores on a clusterer, a binary metric declared (checked once labels are known), maximize.
+    parse_config({"training_params": {"KMeans": {"n_clusters": [3]}}, "metrics": ["adjusted_rand_score"],
+                  "perf_metric": "adjusted_rand_score"})
+    parse_config(_with(metrics=["roc_auc", "f1"], perf_metric="roc_auc", direction="maximize"))
+    parse_config({"training_params": {"Ridge": {"alpha": [1.0]}}, "metrics": ["r2", "neg_mean_squared_error"],
+                  "perf_metric": "neg_mean_squared_error"})
+    # predict_proba enabled by the grid or by trainer_config; roc_auc falls back on SVC's decision_function
+    log_loss = {"metrics": ["neg_log_loss"], "perf_metric": "neg_log_loss"}
+    parse_config({**log_loss, "training_params": {"SVC": {"probability": [True]}}})
+    parse_config({**log_loss, "training_params": {"SVC": {}}, "trainer_config": {"SVC": {"probability": True}}})
+    parse_config({**log_loss, "training_params": {"SGDClassifier": {"loss": ["log_loss", "modified_huber"]}}})
+    parse_config({"training_params": {"SVC": {}}, "metrics": ["roc_auc"], "perf_metric": "roc_auc"})
+
+
+class NeedsAlpha(ClassifierMixin, BaseEstimator):
+    """A registered trainer with a required constructor argument."""
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def fit(self, X: Any, y: Any) -> NeedsAlpha:
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return [0] * len(X)
+
+
+def test_a_required_argument_supplied_by_trainer_config_or_the_grid_is_accepted() -> None:
+    register_trainer("HptTestNeedsAlpha", NeedsAlpha)
+    base = {"metrics": ["accuracy"], "perf_metric": "accuracy"}
+
+    with pytest.raises(ConfigError, match=r"training_params\.HptTestNeedsAlpha: HptTestNeedsAlpha needs 'alpha'"):
+        parse_config({**base, "training_params": {"HptTestNeedsAlpha": {}}}, "cfg")
+    parse_config({**base, "training_params": {"HptTestNeedsAlpha": {}},
+                  "trainer_config": {"HptTestNeedsAlpha": {"alpha": 1.0}}})
+    parse_config({**base, "training_params": {"HptTestNeedsAlpha": {"alpha": [1.0, 2.0]}}})
+
+
+def _split(y_train: Any, y_test: Any, y_val: Any = None) -> SplitData:
+    import numpy as np
+
+    def X(y: Any) -> Any:
+        return None if y is None else np.zeros((len(y), 2))
+
+    return SplitData(X_train=X(y_train), y_train=np.asarray(y_train), X_test=X(y_test), y_test=np.asarray(y_test),
+                     X_val=X(y_val), y_val=None if y_val is None else np.asarray(y_val), source="split.npz")
+
+
+@pytest.mark.parametrize(("config", "split", "error", "message"), [
+    (_with(metrics=["roc_auc"], perf_metric="roc_auc"), _split([0, 1, 2, 0], [0, 1]), ConfigError,
+     r"^metrics\[0\]: 'roc_auc' works on two classes only, and split\.npz has 3 classes"),
+    (_with(metrics=["accuracy", "precision"]), _split([0, 1, 0, 1], [0, 1], y_val=[2, 2]), ConfigError,
+     r"^metrics\[1\]: 'precision' works on two classes only, and split\.npz has 3 classes"),
+    (BASE, _split([1, 1, 1], [1, 0]), DataError,
+     r"^split\.npz: y_train has a single class \(1\), but training_params\.LogisticRegression is a classifier"),
+    (BASE, _split([0.0, 1.5, 1.0], [0.0, 1.0]), DataError,
+     r"^split\.npz: y_train holds non-integer numbers \(e\.g\. 1\.5\), but training_params\.LogisticRegression"),
+    (BASE, _split([0, 1, 0], ["a", "b"]), DataError, r"^split\.npz: y_test holds text but y_train holds numbers"),
+    ({"training_params": {"Ridge": {}}, "metrics": ["r2"], "perf_metric": "r2"}, _split(["a", "b"], ["a"]),
+     DataError, r"^split\.npz: y_train holds text labels, but training_params\.Ridge is a regressor"),
+], ids=["roc_auc-3-classes", "precision-3-classes-via-validation", "one-class", "fractional-labels", "mixed-types",
+        "text-for-regressor"])
+def test_labels_that_cannot_work_are_refused(config: dict[str, Any], split: SplitData, error: type[Exception],
+                                             message: str) -> None:
+    with pytest.raises(error, match=message):
+        parse_config(config).check_split(split)
+
+
+def test_labels_that_work_are_accepted() -> None:
+    parse_config(_with(metrics=["roc_auc", "f1"], perf_metric="roc_auc")).check_split(_split([0, 1, 1], [1, 0]))
+    parse_config(BASE).check_split(_split([0.0, 2.0, 1.0], [2.0, 0.0]))  # integer-valued floats are classes
+    parse_config(BASE).check_split(_split(["cat", "dog"], ["dog", "dog"]))
+    parse_config({"training_params": {"Ridge": {}}, "metrics": ["r2"], "perf_metric": "r2"}).check_split(
+        _split([0.5, 1.25, 3.0], [0.1, 0.2]))
+
+
+def test_max_data_bytes_has_a_documented_default() -> None:
+    config = parse_config(BASE)
+
+    assert config.max_data_bytes == DEFAULT_MAX_DATA_BYTES == 1024**3
+    assert parse_config({**BASE, "max_data_bytes": 5}).max_data_bytes == 5
+
+
+def test_the_catalog_snapshot_equals_the_live_registry() -> None:
+    # The fan-out (no scikit-learn) decides with the snapshot what the local path decides with scikit-learn.
+    from hyperparameter_tuner._catalog import build_catalog
+    from hyperparameter_tuner.trainers import CATALOG_PATH
+
+    assert json.loads(CATALOG_PATH.read_text()) == json.loads(json.dumps(build_catalog()))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hyperparameter_tuner import DataError, load_split
+from hyperparameter_tuner.data import inspect_csv_split, inspect_npz, inspect_npz_split
 
 # -- round trips --------------------------------------------------------------------------------------------
 
@@ -271,3 +272,156 @@ def test_csv_that_is_not_utf8(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match=r"train\.csv: not UTF-8 text"):
         load_split(folder)
+
+
+# -- the fan-out's standard-library checks equal the loader's (issue 8, items 6 and 9) ----------------------------
+
+
+def _float16_with(value: float, order: str = "<") -> Any:
+    def change(array: np.ndarray) -> np.ndarray:
+        copy = array.astype(f"{order}f2")
+        copy[1, 2] = value
+        return copy
+
+    return change
+
+
+FLOAT_WIDTHS = [
+    ("float16-nan", "<", "f2", np.nan, "NaN"), ("float16-inf", "<", "f2", np.inf, "inf"),
+    ("float16-big-endian-nan", ">", "f2", np.nan, "NaN"), ("float32-big-endian-inf", ">", "f4", -np.inf, "inf"),
+    ("float64-nan", "<", "f8", np.nan, "NaN"),
+]
+
+
+@pytest.mark.parametrize(("order", "code", "value", "word"), [case[1:] for case in FLOAT_WIDTHS],
+                         ids=[case[0] for case in FLOAT_WIDTHS])
+def test_nan_and_inf_are_refused_on_both_paths_for_every_float_width(
+    tmp_path: Path, iris_arrays: dict[str, np.ndarray], order: str, code: str, value: float, word: str,
+) -> None:
+    # Given an X_val of that width with one non-finite value
+    X_val = iris_arrays["X_val"].astype(f"{order}{code}")
+    X_val[1, 2] = value
+    assert not np.isfinite(X_val).all()  # numpy agrees the array is bad (the oracle)
+    path = _save(tmp_path, _arrays(iris_arrays, X_val=X_val))
+
+    # When / Then: the loader (numpy) and the fan-out's scan (standard library) both refuse it, naming it
+    with pytest.raises(DataError, match=rf"bad\.npz: X_val contains {word}$"):
+        load_split(path)
+    with path.open("rb") as fh, pytest.raises(DataError, match=rf"bad\.npz: X_val contains {word}$"):
+        inspect_npz(fh, str(path), check_values=True)
+
+
+def test_finite_float16_passes_both_paths(tmp_path: Path, iris_arrays: dict[str, np.ndarray]) -> None:
+    path = _save(tmp_path, _arrays(iris_arrays, X_train=iris_arrays["X_train"].astype(np.float16)))
+
+    assert load_split(path).X_train.dtype == np.float16
+    with path.open("rb") as fh:
+        assert inspect_npz(fh, str(path), check_values=True)["X_train"] == (90, 4)
+
+
+LABELS = [
+    ("int64", np.array([0, 2, 1, 2])), ("uint8", np.array([3, 3, 7], dtype=np.uint8)),
+    ("big-endian-int32", np.array([5, -1, 5], dtype=">i4")), ("bool", np.array([True, False, True])),
+    ("float-integers", np.array([1.0, 0.0, 1.0])), ("float-fractional", np.array([0.25, 1.0, 0.25])),
+    ("float16", np.array([2.0, 0.5, 2.0], dtype=np.float16)), ("unicode", np.array(["cat", "dog", "cat"])),
+    ("bytes", np.array([b"x", b"yy"])),
+]
+
+
+@pytest.mark.parametrize("y", [case[1] for case in LABELS], ids=[case[0] for case in LABELS])
+def test_label_summaries_without_numpy_equal_the_loaders(tmp_path: Path, y: np.ndarray) -> None:
+    # Given an .npz whose labels are y
+    X = np.zeros((len(y), 2))
+    path = _save(tmp_path, {"X_train": X, "y_train": y, "X_test": X, "y_test": y})
+
+    # When the fan-out summarises them from the bytes, and the loader from the arrays
+    with path.open("rb") as fh:
+        pure = inspect_npz_split(fh, str(path), labels=True).labels["y_train"]
+    loaded = load_split(path).labels()["y_train"]
+
+    # Then both agree, with numpy's own unique values as the oracle
+    assert pure == loaded
+    expected = {v.item() if not isinstance(v, bytes | str) else v for v in np.unique(y)}
+    expected = {int(v) if isinstance(v, float | bool) and float(v).is_integer() else v for v in expected}
+    assert set(pure.classes) == expected
+    assert pure.is_text == (y.dtype.kind in "US")
+
+
+def test_csv_label_summary_reads_labels_as_the_loader_does(tmp_path: Path, csv_split: Path) -> None:
+    files = {name: (csv_split / name).open("rb") for name in ("train.csv", "validation.csv", "test.csv")}
+    try:
+        report = inspect_csv_split(files, str(csv_split))  # type: ignore[arg-type]
+    finally:
+        for handle in files.values():
+            handle.close()
+
+    assert report.labels == load_split(csv_split).labels()
+    assert report.labels["y_train"].classes == {0, 1, 2}
+
+
+# -- max_data_bytes: checked before loading --------------------------------------------------------------------
+
+
+def test_max_data_bytes_is_checked_from_the_npz_headers_before_loading(
+    tmp_path: Path, iris_npz: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given numpy's loader replaced by one that must not be reached
+    def no_load(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("np.load was called")
+
+    monkeypatch.setattr(np, "load", no_load)
+    # X_train is 90 x 4 float64 = 2880 bytes, y_train 90 int64 = 720 bytes (hand-computed)
+    with pytest.raises(DataError, match=r"iris\.npz: array 'y_train': shape \(90,\) of <i8 brings the split's arrays"
+                                        r" to 3\.5 KiB \(3600 bytes\), over max_data_bytes 3000 \(2\.9 KiB\)"):
+        load_split(iris_npz, max_data_bytes=3000)
+
+
+def test_max_data_bytes_of_exactly_the_split_is_accepted(iris_npz: Path, iris_arrays: dict[str, np.ndarray]) -> None:
+    total = sum(array.nbytes for array in iris_arrays.values())
+
+    assert load_split(iris_npz, max_data_bytes=total).X_train.shape == (90, 4)
+    with pytest.raises(DataError, match=rf"array 'y_val'.*\({total} bytes\), over max_data_bytes {total - 1} "):
+        load_split(iris_npz, max_data_bytes=total - 1)
+
+
+def test_max_data_bytes_for_csv_counts_the_files(csv_split: Path) -> None:
+    sizes = [(csv_split / name).stat().st_size for name in ("train.csv", "validation.csv", "test.csv")]
+
+    assert load_split(csv_split, max_data_bytes=sum(sizes)).X_train.shape == (90, 4)
+    with pytest.raises(DataError, match=r"iris_csv/test\.csv: the CSV files total .* over max_data_bytes"):
+        load_split(csv_split, max_data_bytes=sum(sizes) - 1)
+
+
+def test_an_npz_file_far_larger_than_the_limit_is_refused_from_its_size(tmp_path: Path,
+                                                                      iris_arrays: dict[str, np.ndarray]) -> None:
+    # Given an .npz with an extra 2 MiB member (not an array the split uses) and a limit of 1 KiB
+    path = _save(tmp_path, {**iris_arrays, "padding": np.zeros(2**18)})
+
+    with pytest.raises(DataError, match=r"bad\.npz: the file is 2\.0 MiB .*over max_data_bytes 1024 \(1\.0 KiB"
+                                        r" \+ 1\.0 MiB for headers\)"):
+        load_split(path, max_data_bytes=1024)
+
+
+def test_float128_is_refused_on_both_paths(tmp_path: Path, iris_arrays: dict[str, np.ndarray]) -> None:
+    wide = np.dtype(np.longdouble)
+    path = _save(tmp_path, _arrays(iris_arrays, X_train=iris_arrays["X_train"].astype(wide)))
+    message = rf"X_train is float{8 * wide.itemsize}, which is not supported; use float64"
+    if wide.itemsize == 8:  # longdouble is float64 on this platform: nothing to refuse
+        assert load_split(path).X_train.dtype == np.float64
+        return
+
+    with pytest.raises(DataError, match=message):
+        load_split(path)
+    with path.open("rb") as fh, pytest.raises(DataError, match=message):
+        inspect_npz(fh, str(path), check_values=True)
+
+
+def test_labels_of_mixed_python_types_are_refused_naming_the_array() -> None:
+    from hyperparameter_tuner.data import SplitData
+
+    X = np.zeros((3, 2))
+    split = SplitData(X_train=X, y_train=np.array([1, "a", 2.5], dtype=object), X_test=X,
+                      y_test=np.array([0, 1, 0]), source="memory")
+
+    with pytest.raises(DataError, match=r"^memory: y_train mixes label types \(float, int, str\)"):
+        split.labels()

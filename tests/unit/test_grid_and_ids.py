@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import math
+import json
 from typing import Any
 
 import pytest
@@ -45,24 +45,38 @@ specs = subgrids | st.lists(subgrids, min_size=1, max_size=3)
 @given(specs)
 def test_param_grid_indexing_iteration_and_length_agree(spec: Any) -> None:
     grid = ParamGrid(spec)
-    subs = spec if isinstance(spec, list) else [spec]
 
-    assert len(grid) == sum(math.prod(len(values) for values in sub.values()) for sub in subs)
+    assert len(grid) == len(unique_candidates(ParameterGrid(spec)))
     assert list(grid) == [grid[i] for i in range(len(grid))]
     assert expand_grid(spec) == list(grid)
 
 
+def unique_candidates(candidates: Any) -> list[dict[str, Any]]:
+    """The oracle: scikit-learn's candidates in its order, each JSON-distinct candidate kept once (first seen)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for params in candidates:
+        seen.setdefault(json.dumps(params, sort_keys=True), params)
+    return list(seen.values())
+
+
 @settings(max_examples=150, deadline=None)
 @given(specs)
-def test_param_grid_order_is_sklearn_parameter_grid_order(spec: Any) -> None:
+def test_param_grid_order_is_sklearn_parameter_grid_order_without_repeats(spec: Any) -> None:
+    assert list(ParamGrid(spec)) == unique_candidates(ParameterGrid(spec))
+
+
+def test_param_grid_without_repeats_is_sklearn_parameter_grid_exactly() -> None:
+    spec = [{"a": [1, 2], "b": [True, None]}, {"c": [3]}]
     assert list(ParamGrid(spec)) == list(ParameterGrid(spec))
+    assert ParamGrid(spec).notes == []
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.dictionaries(st.sampled_from(["A", "B", "C", "D"]), specs, min_size=1))
 def test_training_grid_is_the_concatenation_of_each_trainers_grid(training_params: dict[str, Any]) -> None:
     grid = TrainingGrid(training_params)
-    expected = [(name, params) for name, spec in training_params.items() for params in ParameterGrid(spec)]
+    expected = [(name, params) for name, spec in training_params.items()
+                for params in unique_candidates(ParameterGrid(spec))]
 
     assert len(grid) == len(expected)
     assert list(grid) == expected

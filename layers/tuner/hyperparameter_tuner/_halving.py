@@ -330,8 +330,9 @@ def promote(
 def best_candidate(scores: Scores, *, maximize: bool = True) -> str:
     """Return the id of the winner of the last rung, as ``HalvingGridSearchCV._select_best_index``.
 
-    The first candidate (in the rung's order, see :func:`promote`) with the best score wins; NaN are ignored; if
-    every score is NaN the first candidate wins.
+    The first candidate (in the rung's order, see :func:`promote`) with the best score wins. Like ``np.nanargmax``,
+    a NaN counts as the worst possible score (so it ties with -inf and the earlier one wins); if every score is NaN
+    the first candidate wins.
 
     Examples
     --------
@@ -343,8 +344,9 @@ def best_candidate(scores: Scores, *, maximize: bool = True) -> str:
     pairs = _pairs(scores, maximize)
     if not pairs:
         raise ValueError("best_candidate needs at least one candidate")
-    best_key, best = pairs[0]
-    for key, value in pairs[1:]:
-        if not math.isnan(value) and (math.isnan(best) or value > best):
+    ranked = [(key, -math.inf if math.isnan(value) else value) for key, value in pairs]
+    best_key, best = ranked[0]
+    for key, value in ranked[1:]:
+        if value > best:
             best_key, best = key, value
     return best_key

@@ -4,6 +4,7 @@ winner selection; a concrete tuner decides *where* experiments run by implementi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import pickle
@@ -20,7 +21,7 @@ from ._threads import pinned_threads
 from ._workers import FitOutcome
 from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from .data import SplitData, load_split
-from .errors import ConfigError, TunerError
+from .errors import ConfigError, StoreError, TunerError
 from .grid import ParamSpec, expand_grid
 from .metrics import score_estimator
 from .ports import MetadataTracker, MetricsTracker, ResourceVersionControl
@@ -57,6 +58,59 @@ def derive_random_state(seed: int, algo: str, params: Mapping[str, Any], trainer
     True
     """
     return int(content_id("random_state", seed, algo, dict(params), dict(trainer_config)), 16) % (2**31 - 1)
+
+
+def build_spec(config: TuningConfig, index: int, algo: str, params: dict[str, Any],
+               data_fingerprint: str) -> ExperimentSpec:
+    """The fully determined experiment for one candidate of ``config``: derived ``random_state`` and content id."""
+    trainer_config = config.trainer_config.get(algo, {})
+    if (
+        trainer_info(algo).takes_random_state
+        and "random_state" not in params
+        and "random_state" not in trainer_config
+    ):
+        params = {**params, "random_state": derive_random_state(config.seed, algo, params, trainer_config)}
+    experiment_id = content_id(algo, params, trainer_config, data_fingerprint)
+    return ExperimentSpec(experiment_id=experiment_id, index=index, algo=algo, params=params,
+                          trainer_config=trainer_config, data_fingerprint=data_fingerprint)
+
+
+def train(config: TuningConfig, data: SplitData, algo: str, params: dict[str, Any],
+          trainer_config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Build, fit and score one estimator under the config's thread limit.
+
+    Returns the fitted estimator and its ``scores`` (every metric on every scored split), ``fit_time``,
+    ``score_time`` and ``warnings`` (the first five distinct messages).
+    """
+    estimator = get_trainer_class(algo)(**trainer_config, **params)
+    # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
+    # One thread budget on every path (serial, pool, Lambda, emulator): scores never depend on where they ran.
+    with warnings.catch_warnings(record=True) as caught, pinned_threads(config.threads):
+        warnings.simplefilter("always")
+        tick = time.perf_counter()
+        estimator.fit(data.X_train, data.y_train)
+        fit_time = time.perf_counter() - tick
+        scores: dict[str, dict[str, float]] = {}
+        tick = time.perf_counter()
+        for split, X, y in data.scoring_splits(include_test=config.score_test):
+            scores[split] = score_estimator(estimator, X, y, config.metrics)
+        score_time = time.perf_counter() - tick
+    messages = list(dict.fromkeys(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught))[:5]
+    return estimator, {"scores": scores, "fit_time": fit_time, "score_time": score_time, "warnings": messages}
+
+
+def fit_candidate(config: TuningConfig, data: SplitData, spec: ExperimentSpec) -> FitOutcome:
+    """Fit, score and pickle one experiment without writing anything; a failure is an ``"error"`` outcome."""
+    started = utcnow()
+    try:
+        estimator, trained = train(config, data, spec.algo, spec.params, spec.trainer_config)
+        # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the
+        # time; joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
+        payload = pickle.dumps(estimator, protocol=5)
+    except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
+        error = _one_line(exc) + ("" if isinstance(exc, TunerError) else _origin(exc))
+        return FitOutcome("error", started, error_type=type(exc).__name__, error=error)
+    return FitOutcome("ok", started, model=payload, **trained)
 
 
 class BaseHyperparameterTuner(ABC):
@@ -191,37 +245,14 @@ class BaseHyperparameterTuner(ABC):
     def _train(self, data: SplitData, algo: str, params: dict[str, Any],
                trainer_config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """Build, fit and score one estimator; return it and its ``scores``, times and warnings."""
-        estimator = get_trainer_class(algo)(**trainer_config, **params)
-        # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
-        # One thread budget on every path (serial, pool, Lambda, emulator): scores never depend on where they ran.
-        with warnings.catch_warnings(record=True) as caught, pinned_threads(self.config.threads):
-            warnings.simplefilter("always")
-            tick = time.perf_counter()
-            estimator.fit(data.X_train, data.y_train)
-            fit_time = time.perf_counter() - tick
-            scores: dict[str, dict[str, float]] = {}
-            tick = time.perf_counter()
-            for split, X, y in data.scoring_splits(include_test=self.config.score_test):
-                scores[split] = score_estimator(estimator, X, y, self.config.metrics)
-            score_time = time.perf_counter() - tick
-        messages = list(dict.fromkeys(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught))[:5]
-        return estimator, {"scores": scores, "fit_time": fit_time, "score_time": score_time, "warnings": messages}
+        return train(self.config, data, algo, params, trainer_config)
 
     def fit_candidate(self, data: SplitData, spec: ExperimentSpec) -> FitOutcome:
         """Fit, score and pickle one experiment without writing anything; a failure is an ``"error"`` outcome.
 
         This is what a worker process runs: the store is written by :meth:`record_outcome`, in the parent.
         """
-        started = utcnow()
-        try:
-            estimator, trained = self._train(data, spec.algo, spec.params, spec.trainer_config)
-            # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the
-            # time; joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
-            payload = pickle.dumps(estimator, protocol=5)
-        except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
-            error = _one_line(exc) + ("" if isinstance(exc, TunerError) else _origin(exc))
-            return FitOutcome("error", started, error_type=type(exc).__name__, error=error)
-        return FitOutcome("ok", started, model=payload, **trained)
+        return fit_candidate(self.config, data, spec)
 
     def record_outcome(self, spec: ExperimentSpec, run_id: str, outcome: FitOutcome, eval_split: str) -> Experiment:
         """Save and record what :meth:`fit_candidate` produced: the model, its metrics and the experiment.
@@ -238,14 +269,12 @@ class BaseHyperparameterTuner(ABC):
                 eval_split=eval_split, error_type=outcome.error_type, error=outcome.error,
                 warnings=outcome.warnings, started_at=outcome.started_at, finished_at=utcnow(),
             ))
-        for split, values in outcome.scores.items():
-            self.metrics_tracker.log_metrics(run_id, spec.experiment_id, split, values)
         experiment = Experiment.from_spec(
             spec, run_id, model_version=model_version.version, scores=outcome.scores, eval_split=eval_split,
             fit_time=outcome.fit_time, score_time=outcome.score_time, warnings=outcome.warnings,
             started_at=outcome.started_at,
         )
-        return self._store_model(outcome.model, experiment)
+        return self._store_model(outcome.model, experiment, log_metrics=True)
 
     def save_model(self, model: Any, experiment: Experiment, params: dict[str, Any], algo: str,
                    *args: Any, **kwargs: Any) -> Experiment:
@@ -269,10 +298,14 @@ class BaseHyperparameterTuner(ABC):
         """
         return self._store_model(pickle.dumps(model, protocol=5), experiment)
 
-    def _store_model(self, payload: bytes, experiment: Experiment) -> Experiment:
-        """Save a pickled model and record its experiment SUCCEEDED with the artifact reference."""
+    def _store_model(self, payload: bytes, experiment: Experiment, log_metrics: bool = False) -> Experiment:
+        """Save a pickled model, then (optionally) its metrics, then record its experiment SUCCEEDED with the
+        artifact reference: a save that fails leaves no metric rows behind."""
         key = f"models/{experiment.algo}/{experiment.experiment_id}.joblib"
         artifact = self.resource_version_control.save(key, payload)
+        if log_metrics:
+            for split, values in experiment.scores.items():
+                self.metrics_tracker.log_metrics(experiment.run_id, experiment.experiment_id, split, values)
         done = experiment.model_copy(
             update={"artifact": artifact, "status": ExperimentStatus.SUCCEEDED, "finished_at": utcnow()}
         )
@@ -324,12 +357,14 @@ class BaseHyperparameterTuner(ABC):
                 get_trainer_class(algo)
 
     def load_data(self, data: SplitData | str | Path) -> SplitData:
-        """Return ``data`` as :class:`SplitData`, loading it from a path when needed."""
-        if isinstance(data, SplitData):
-            return data
+        """Return ``data`` as :class:`SplitData`, loading it from a path when needed (within ``max_data_bytes``),
+        after checking its labels against the config (:meth:`TuningConfig.check_split`)."""
         if isinstance(data, str | Path):
-            return load_split(data, self.config.target)
-        raise ConfigError(f"data must be a SplitData or a path, got {type(data).__name__}")
+            data = load_split(data, self.config.target, self.config.max_data_bytes)
+        if not isinstance(data, SplitData):
+            raise ConfigError(f"data must be a SplitData or a path, got {type(data).__name__}")
+        self.config.check_split(data)
+        return data
 
     def spec_at(self, index: int, data_fingerprint: str) -> ExperimentSpec:
         """Rebuild the experiment at grid ``index`` (derived ``random_state`` and id included)."""
@@ -337,16 +372,7 @@ class BaseHyperparameterTuner(ABC):
         return self._spec(index, algo, params, data_fingerprint)
 
     def _spec(self, index: int, algo: str, params: dict[str, Any], data_fingerprint: str) -> ExperimentSpec:
-        trainer_config = self.config.trainer_config.get(algo, {})
-        if (
-            trainer_info(algo).takes_random_state
-            and "random_state" not in params
-            and "random_state" not in trainer_config
-        ):
-            params = {**params, "random_state": derive_random_state(self.config.seed, algo, params, trainer_config)}
-        experiment_id = content_id(algo, params, trainer_config, data_fingerprint)
-        return ExperimentSpec(experiment_id=experiment_id, index=index, algo=algo, params=params,
-                              trainer_config=trainer_config, data_fingerprint=data_fingerprint)
+        return build_spec(self.config, index, algo, params, data_fingerprint)
 
     def iter_specs(self, data_fingerprint: str, start: int = 0, stop: int | None = None) -> Iterator[ExperimentSpec]:
         """Yield the experiments with grid index in ``[start, stop)``, in order."""
@@ -366,7 +392,29 @@ class BaseHyperparameterTuner(ABC):
 
     def reuse(self, spec: ExperimentSpec, run_id: str) -> Experiment | None:
         """Copy a SUCCEEDED record of the same experiment from an earlier run into ``run_id``, if one has every
-        metric this config asks for."""
+        metric this config asks for and its model is still stored intact.
+
+        The model is checked with the resource version control's ``verify`` (present, and its bytes match the
+        recorded SHA-256): a deleted or altered model file is never reused, the experiment is trained again and
+        its new artifact recorded.
+
+        Parameters
+        ----------
+        spec : ExperimentSpec
+            The experiment to look up (by its content id).
+        run_id : str
+            The run the copied record joins.
+
+        Returns
+        -------
+        Experiment or None
+            The record now stored in ``run_id``, or ``None`` when the experiment must be trained.
+
+        Raises
+        ------
+        StoreError
+            When the store cannot be read (a fault of the store is not a reason to retrain).
+        """
         previous = self.metadata_tracker.find_succeeded(spec.experiment_id)
         if previous is None or previous.artifact is None:
             return None
@@ -376,14 +424,33 @@ class BaseHyperparameterTuner(ABC):
         scored = previous.scores
         if not wanted <= set(scored) or any(set(self.config.metrics) - set(scored[split]) for split in wanted):
             return None  # the earlier run scored less than this config asks for: train again
+        if not self.resource_version_control.verify(previous.artifact):
+            return None  # the model file is gone or was altered: train again, never name it as a result
         copy = previous.model_copy(update={"run_id": run_id, "index": spec.index, "reused_from": previous.run_id})
         for split, values in copy.scores.items():  # the run's metrics are complete, reused or not
             self.metrics_tracker.log_metrics(run_id, spec.experiment_id, split, values)
         return self.metadata_tracker.put_experiment(copy)
 
     def run_one(self, data: SplitData, spec: ExperimentSpec, run_id: str) -> Experiment:
-        """Fit and record one experiment in this process (no time limit); a failing fit is a FAILED record."""
-        return self.record_outcome(spec, run_id, self.fit_candidate(data, spec), data.eval_split)
+        """Fit and record one experiment in this process (no time limit); a failing fit is a FAILED record.
+
+        A failure of the store (saving the model or writing a record: disk full, S3, DynamoDB, SQLite) is not the
+        experiment's: it is raised as :class:`~hyperparameter_tuner.errors.StoreError`, after any RUNNING record of
+        the experiment in this run is removed (best effort), so the caller fails (a trainer batch is retried or
+        caught by the state machine; a local run ends FAILED) and no experiment is marked FAILED or left RUNNING
+        for it.
+
+        Raises
+        ------
+        StoreError
+            When the store failed.
+        """
+        try:
+            return self.record_outcome(spec, run_id, self.fit_candidate(data, spec), data.eval_split)
+        except StoreError:
+            with contextlib.suppress(StoreError):  # the store may be down altogether: the first error matters
+                self.metadata_tracker.discard_experiment(run_id, spec.experiment_id)
+            raise
 
     def finish_run(self, run_id: str) -> Run:
         """Pick the winner among the run's SUCCEEDED experiments and close the run (SUCCEEDED or FAILED).
@@ -404,6 +471,8 @@ class BaseHyperparameterTuner(ABC):
             The closed run record, as stored.
         """
         run = self.metadata_tracker.get_run(run_id)
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            return run  # closed already (by the execution-ended rule, or an earlier reducer): never rewritten
         reverse = run.direction == "maximize"
         best: tuple[int, str, float] | None = None  # (index, id, value): O(1) memory however large the run
         failed = total = 0

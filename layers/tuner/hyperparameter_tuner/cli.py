@@ -150,14 +150,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # Validate everything before the store is touched: bad input leaves nothing behind.
     config = load_config(args.config)
     check_grid_size(config, args.max_experiments)
-    data = load_split(args.data, config.target)
+    data = load_split(args.data, config.target, config.max_data_bytes)
+    config.check_split(data)
     tuner = LocalTuner(config=config, store=args.store, jobs=args.jobs, max_experiments=args.max_experiments)
     if args.json:
         result = tuner.run(data)
-        _print_json(result.to_json())
+        _print_json(_with_notes(result.to_json(), config.notes))
         return _result_exit(result.run.status.value)
     from ._console import RunProgress, make_console, print_leaderboard, print_summary
 
+    _print_notes(config.notes)
     out, err = make_console(), make_console(stderr=True)
     err.print(f"[bold]{config.name or Path(args.config).stem}[/bold]: {len(config.grid())} experiments on "
               f"{data.source} ({tuner.jobs} workers, store {args.store})")
@@ -229,12 +231,23 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _report(result: Any, args: argparse.Namespace) -> int:
+def _with_notes(payload: dict[str, Any], notes: Sequence[str]) -> dict[str, Any]:
+    """The run JSON with the config's notes (deduplicated values) first in its ``warnings``."""
+    return {**payload, "warnings": [*notes, *payload.get("warnings", [])]}
+
+
+def _print_notes(notes: Sequence[str]) -> None:
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def _report(result: Any, args: argparse.Namespace, notes: Sequence[str] = ()) -> int:
     from ._console import make_console, print_leaderboard, print_summary
 
     if args.json:
-        _print_json(result.to_json())
+        _print_json(_with_notes(result.to_json(), notes))
     else:
+        _print_notes(notes)
         console = make_console()
         print_leaderboard(console, result.run, result.experiments, limit=getattr(args, "top", 20))
         print_summary(console, result)
@@ -250,7 +263,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
                   f"(emulated Step Functions)", file=sys.stderr)
 
     result = emulate_run(args.config, args.data, template=args.template, on_started=started)
-    return _report(result, args)
+    return _report(result, args, load_config(args.config).notes)
 
 
 def _stack(stack: str, region: str | None) -> tuple[Any, Any]:
@@ -288,7 +301,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         raise UsageError("--timeout needs --wait")
     config = load_config(args.config)
     check_grid_size(config, args.max_experiments)
-    load_split(args.data, config.target)  # fail fast on bad data, before anything is uploaded
+    config.check_split(load_split(args.data, config.target, config.max_data_bytes))  # fail fast, before any upload
     tuner = _stack_tuner(args.stack, args.region, config)
     started = tuner.submit(args.data)
     if started.get("status") in ("FAILED", "REJECTED"):
@@ -343,7 +356,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.data:
         from .data import load_split
 
-        fit = estimate_from_sample(config, load_split(args.data, config.target))
+        fit = estimate_from_sample(config, load_split(args.data, config.target, config.max_data_bytes))
         source = f"sample fits on {args.data}"
     elif (Path(args.store) / "tuner.db").is_file():
         metadata, _, _ = _open_existing_store(args.store)

@@ -12,16 +12,34 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
+from .data import DEFAULT_MAX_DATA_BYTES, LabelSummary, SplitData
 from .errors import ConfigError
-from .grid import ParamGrid, TrainingGrid
-from .metrics import Direction, check_metric_names, default_direction
-from .trainers import check_params, resolve_trainer
+from .grid import ParamGrid, TrainingGrid, check_json_value, decode_tagged, encode_tagged
+from .metrics import (
+    Direction,
+    check_direction,
+    check_labels,
+    check_metric_names,
+    check_metrics_for_trainer,
+    default_direction,
+)
+from .trainers import check_params, check_required_params, resolve_trainer
 
 __all__ = [
+    "DEFAULT_MAX_DATA_BYTES",
     "DEFAULT_MAX_EXPERIMENTS",
     "MAX_CONFIG_BYTES",
+    "MAX_YAML_EXPANSION",
     "TuningConfig",
     "build_config",
     "check_grid_size",
@@ -36,7 +54,10 @@ DEFAULT_THREADS = 1
 DEFAULT_EXPERIMENT_TIMEOUT = 900.0
 MAX_CONFIG_BYTES = 256 * 1024
 """A config travels in the run record (a DynamoDB item holds at most 400 KB): large grids are products of
-short lists, not one long list."""
+short lists, not one long list. A config file is read up to this many bytes (plus one, to know it is over)."""
+MAX_YAML_EXPANSION = 4 * MAX_CONFIG_BYTES
+"""Upper bound on a YAML document's size once its aliases are expanded (scalar characters plus one per node).
+A document without aliases stays well under it; an alias bomb ("billion laughs") is refused before it grows."""
 
 GridSpec = dict[str, list[Any]] | list[dict[str, list[Any]]]
 
@@ -79,6 +100,9 @@ class TuningConfig(BaseModel):
         Seconds one experiment (fit and scoring) may take before it is stopped and recorded FAILED
         ("timed out after N s"); the run goes on. Default 900, the longest Lambda invocation; on AWS the
         trainer's own remaining time bounds it too.
+    max_data_bytes : int
+        Largest split accepted, in bytes of in-memory arrays (read from the ``.npz`` array headers, or the CSV
+        files' sizes) before anything is loaded. Default 1 GiB.
     name : str, optional
         A label for the run.
     """
@@ -98,11 +122,13 @@ class TuningConfig(BaseModel):
     seed: int = Field(default=0, ge=0, lt=2**32)
     threads: int = Field(default=DEFAULT_THREADS, ge=1, le=256)
     experiment_timeout: float = Field(default=DEFAULT_EXPERIMENT_TIMEOUT, gt=0, le=7 * 24 * 3600)
+    max_data_bytes: int = Field(default=DEFAULT_MAX_DATA_BYTES, ge=1)
     name: str | None = Field(default=None, max_length=200)
 
     @field_validator("training_params", mode="before")
     @classmethod
     def _resolve_trainers(cls, value: Any) -> Any:
+        value = decode_tagged(value)  # dicts with non-string keys, as the JSON dump carries them
         if not isinstance(value, Mapping):
             return value
         resolved: dict[str, Any] = {}
@@ -117,9 +143,21 @@ class TuningConfig(BaseModel):
     @field_validator("trainer_config", mode="before")
     @classmethod
     def _resolve_trainer_config(cls, value: Any) -> Any:
+        value = decode_tagged(value)
         if not isinstance(value, Mapping):
             return value
-        return {resolve_trainer(key, "trainer_config"): spec for key, spec in value.items()}
+        resolved: dict[str, Any] = {}
+        for key, fixed in value.items():
+            name = resolve_trainer(key, "trainer_config")
+            if isinstance(fixed, Mapping):
+                for param, item in fixed.items():
+                    check_json_value(item, f"trainer_config.{name}.{param}")
+            resolved[name] = fixed
+        return resolved
+
+    @field_serializer("training_params", "trainer_config", when_used="json")
+    def _tag_keys(self, value: Any) -> Any:
+        return encode_tagged(value)  # decoded again by the validators above: a JSON round trip is exact
 
     @field_validator("metrics")
     @classmethod
@@ -134,6 +172,8 @@ class TuningConfig(BaseModel):
     def _check_consistency(self) -> TuningConfig:
         if self.perf_metric not in self.metrics:
             raise ConfigError(f"perf_metric: {self.perf_metric!r} is not one of metrics {self.metrics}")
+        if self.direction is not None:
+            check_direction(self.perf_metric, self.direction)
         for name, spec in self.training_params.items():
             for sub in _subgrids(spec):
                 check_params(name, sub, f"training_params.{name}")
@@ -145,6 +185,12 @@ class TuningConfig(BaseModel):
             if name not in self.training_params:
                 raise ConfigError(f"trainer_config.{name}: trainer is not in training_params")
             check_params(name, fixed, f"trainer_config.{name}")
+        for name, spec in self.training_params.items():
+            fixed = self.trainer_config.get(name, {})
+            for sub in _subgrids(spec):
+                check_required_params(name, {*fixed, *sub}, f"training_params.{name}")
+            settings = [{**{key: [value] for key, value in fixed.items()}, **sub} for sub in _subgrids(spec)]
+            check_metrics_for_trainer(name, self.metrics, f"training_params.{name}", settings)
         size = len(self.to_json().encode())
         if size > MAX_CONFIG_BYTES:
             raise ConfigError(
@@ -159,8 +205,30 @@ class TuningConfig(BaseModel):
         return self.direction or default_direction(self.perf_metric)
 
     def grid(self) -> TrainingGrid:
-        """Return the :class:`TrainingGrid` of this config."""
+        """Return the :class:`TrainingGrid` of this config (duplicate candidates dropped, see :attr:`notes`)."""
         return TrainingGrid(self.training_params)
+
+    def check_labels(self, labels: Mapping[str, LabelSummary], source: str) -> None:
+        """Refuse a split whose labels cannot work with this config's trainers and metrics (one class, float
+        labels for a classifier, mixed types, a two-class metric on more classes); see
+        :func:`~hyperparameter_tuner.metrics.check_labels`.
+
+        Raises
+        ------
+        DataError, ConfigError
+            One line naming the split and the array, or the metric.
+        """
+        check_labels(list(self.training_params), self.metrics, labels, source)
+
+    def check_split(self, split: SplitData) -> None:
+        """:meth:`check_labels` on a loaded split (what every local path calls before a run is recorded)."""
+        self.check_labels(split.labels(), split.source)
+
+    @property
+    def notes(self) -> list[str]:
+        """Things worth telling the user that are not errors, one line each: duplicate values and overlapping
+        sub-grids, which are deduplicated (each candidate is tried once and counted once)."""
+        return self.grid().notes
 
     def to_json(self) -> str:
         """Compact JSON that keeps key order: the order of ``training_params`` is the grid's order."""
@@ -238,10 +306,90 @@ def check_grid_size(config: TuningConfig, max_experiments: int = DEFAULT_MAX_EXP
     return size
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.message, self.mark = message, mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping and alias expansions that grow past
+    :data:`MAX_YAML_EXPANSION` (an alias bomb is refused from its node graph, before anything is built)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<: *base" merges; explicit keys override merged ones, as YAML intends
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # an unhashable key: the base constructor names it
+                if first is not None:
+                    raise _DuplicateKeyError(
+                        f"key {key!r} is given twice (first on line {first + 1}); the second would silently"
+                        " replace the first", key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Raise when the document, with every alias expanded, is larger than :data:`MAX_YAML_EXPANSION`.
+
+    Sizes are memoised per node, so the check is linear in the document's own nodes whatever the expansion.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"line {node.start_mark.line + 1}: an alias refers to the node that contains it")
+        active.add(key)
+        if isinstance(node, yaml.ScalarNode):
+            total = 1 + len(node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child) for child in node.value)
+        else:
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        active.discard(key)
+        if total > MAX_YAML_EXPANSION:
+            raise ConfigError(
+                f"line {node.start_mark.line + 1}: aliases expand the config past {MAX_YAML_EXPANSION // 1024} KiB"
+                " (a YAML alias bomb?); write the values out"
+            )
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
 def load_config_text(text: str, source: str) -> TuningConfig:
-    """Parse YAML or JSON text (JSON is YAML) and validate it."""
+    """Parse YAML or JSON text (JSON is YAML) and validate it.
+
+    The text is capped at :data:`MAX_CONFIG_BYTES`, a key given twice in one mapping is an error (naming the key
+    and its line), and YAML aliases may not expand the document past :data:`MAX_YAML_EXPANSION`.
+    """
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: the config is {size} bytes, over the {MAX_CONFIG_BYTES // 1024} KiB limit")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: the config is nested too deeply") from None
+    except _DuplicateKeyError as exc:
+        mark = exc.mark
+        raise ConfigError(f"{source}: line {mark.line + 1}, column {mark.column + 1}: {exc.message}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -264,11 +412,21 @@ def load_config(path: str | Path) -> TuningConfig:
 
 
 def read_config_text(path: str | Path) -> str:
-    """Return a config file's text, or raise :class:`ConfigError` naming the file."""
+    """Return a config file's text, or raise :class:`ConfigError` naming the file.
+
+    At most ``MAX_CONFIG_BYTES + 1`` bytes are read, so ``/dev/zero`` or a huge file ends at once with one line.
+    """
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: the config is over the {MAX_CONFIG_BYTES // 1024} KiB limit")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: cannot read the config (not UTF-8: {exc.reason} at byte {exc.start})") from None

@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import time
-import warnings
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -123,39 +122,48 @@ def estimate_from_records(config: TuningConfig, experiments: Iterable[Any]) -> d
     return {name: _median(values) for name, values in times.items()}
 
 
-def estimate_from_sample(config: TuningConfig, data: SplitData, per_trainer: int = 3) -> dict[str, float | None]:
+SAMPLE_TIMEOUT = 60.0
+"""Seconds a sample fit may take (or ``experiment_timeout``, if shorter) before ``hpt plan`` stops it."""
+
+
+def estimate_from_sample(config: TuningConfig, data: SplitData, per_trainer: int = 3,
+                         sample_timeout: float = SAMPLE_TIMEOUT) -> dict[str, float | None]:
     """Seconds per experiment for each trainer, from fitting up to ``per_trainer`` candidates spread over its grid.
 
-    A candidate that fails to fit is skipped; a trainer none of whose samples fit gets ``None``.
+    Sample fits run exactly as experiments do (:func:`~hyperparameter_tuner.base.fit_candidate` in a forked worker,
+    under the config's thread limit), so they time the same computation. A sample still running after
+    ``min(sample_timeout, experiment_timeout)`` is stopped and counts as ``experiment_timeout``: such an experiment
+    would run until it is stopped. A candidate that fails to fit is skipped; a trainer none of whose samples fit
+    gets ``None``.
     """
-    import sklearn.metrics  # noqa: F401 - import before timing: the first fit must not pay for imports
-
-    from ._threads import pinned_threads
+    from ._workers import WorkerPool, can_fork
+    from .base import build_spec, fit_candidate
     from .grid import ParamGrid
-    from .metrics import score_estimator
     from .trainers import get_trainer_class
 
-    classes = {name: get_trainer_class(name) for name in config.training_params}
-    estimates: dict[str, float | None] = {}
-    # Sample fits run under the thread budget every experiment gets, or they would time a different computation.
-    with warnings.catch_warnings(), pinned_threads(config.threads):
-        warnings.simplefilter("ignore")  # a sample fit's ConvergenceWarning says nothing about cost
-        for name, spec in config.training_params.items():
-            grid = ParamGrid(spec)
-            picks = sorted({round(i * (len(grid) - 1) / max(per_trainer - 1, 1)) for i in range(per_trainer)})
-            samples = []
-            for index in picks:
-                try:
-                    tick = time.perf_counter()
-                    model = classes[name](**config.trainer_config.get(name, {}), **grid[index])
-                    model.fit(data.X_train, data.y_train)
-                    for _, X, y in data.scoring_splits(include_test=config.score_test):
-                        score_estimator(model, X, y, config.metrics)
-                    samples.append(time.perf_counter() - tick)
-                except Exception:  # noqa: BLE001, S112 - a failing candidate just gives no sample
-                    continue
-            estimates[name] = _median(samples)
-    return estimates
+    for name in config.training_params:
+        get_trainer_class(name)  # import before forking: neither a sample nor its worker pays for imports
+    specs = {}
+    for name, spec in config.training_params.items():
+        grid = ParamGrid(spec)
+        picks = sorted({round(i * (len(grid) - 1) / max(per_trainer - 1, 1)) for i in range(per_trainer)})
+        for index in picks:
+            candidate = build_spec(config, index, name, grid[index], data.fingerprint)
+            specs[candidate.experiment_id] = candidate
+    samples: dict[str, list[float]] = {name: [] for name in config.training_params}
+    timeout = min(sample_timeout, config.experiment_timeout)
+    fit = partial(fit_candidate, config, data)
+    if can_fork():
+        with WorkerPool(fit, 1, timeout) as pool:
+            outcomes = list(pool.map(specs.values()))
+    else:
+        outcomes = [(candidate, fit(candidate)) for candidate in specs.values()]
+    for candidate, outcome in outcomes:
+        if outcome.ok:
+            samples[candidate.algo].append((outcome.fit_time or 0.0) + (outcome.score_time or 0.0))
+        elif outcome.kind == "timeout":
+            samples[candidate.algo].append(config.experiment_timeout)
+    return {name: _median(values) for name, values in samples.items()}
 
 
 def _package_bytes(build_dir: Path) -> int | None:

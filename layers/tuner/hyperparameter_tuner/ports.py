@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import IntegrityError
+from .errors import IntegrityError, NotFoundError
 from .records import ArtifactRef, Experiment, ModelVersion, Run
 
 __all__ = ["MetadataTracker", "MetricsTracker", "ModelTrainer", "ResourceVersionControl"]
@@ -58,6 +58,13 @@ class MetadataTracker(ABC):
     * ``find_succeeded`` returns the most recent SUCCEEDED record of an experiment id in any run, or ``None``.
     * ``iter_experiments`` yields each of a run's records once, in no guaranteed order, reading in pages
       (bounded memory); callers that need grid order sort by ``index``.
+    * ``discard_experiment`` removes a record only while it is RUNNING and not ``final`` (an attempt abandoned
+      because the store failed, so nothing is left RUNNING), and says whether it removed one. Afterwards reads
+      behave as if the record never existed (an adapter may keep a hidden tombstone) and ``put_experiment``
+      stores the experiment again.
+    * A failure of the backend (I/O, database, AWS service) raises
+      :class:`~hyperparameter_tuner.errors.StoreError`, raised ``from`` the backend's exception; so does a stored
+      record that cannot be decoded (garbled JSON, a damaged database), with a message naming the store.
     """
 
     @abstractmethod
@@ -96,6 +103,10 @@ class MetadataTracker(ABC):
     def iter_experiments(self, run_id: str) -> Iterator[Experiment]:
         """Yield a run's experiment records (any order), page by page."""
 
+    @abstractmethod
+    def discard_experiment(self, run_id: str, experiment_id: str) -> bool:
+        """Remove a RUNNING, non-final record; return whether one was removed (other records are kept)."""
+
 
 class ResourceVersionControl(ABC):
     """Versioned storage of model artifacts.
@@ -107,8 +118,15 @@ class ResourceVersionControl(ABC):
     * ``load`` returns the bytes of exactly that version after checking their SHA-256 against the reference;
       a mismatch raises :class:`~hyperparameter_tuner.errors.IntegrityError` and nothing is returned. A missing
       artifact raises ``NotFoundError``.
+    * ``verify`` says whether exactly that version is still stored with bytes matching the recorded SHA-256
+      (``False`` when it is missing or altered), without deserialising anything: only verified artifacts are
+      reused by a later run. Saving bytes again after their stored copy was lost or altered stores them again.
+    * A failure of the backend (I/O, disk full, AWS service) raises
+      :class:`~hyperparameter_tuner.errors.StoreError`, raised ``from`` the backend's exception, and leaves no
+      partial object behind.
 
     Adapters implement ``save`` and ``_read`` (fetch the raw bytes of a version); the check lives here, once.
+    ``verify`` reads and hashes the bytes unless an adapter has a cheaper exact check.
     """
 
     @abstractmethod
@@ -129,6 +147,30 @@ class ResourceVersionControl(ABC):
                 " refusing to load"
             )
         return data
+
+    def verify(self, ref: ArtifactRef) -> bool:
+        """Return whether ``ref``'s version is stored and its bytes match the recorded SHA-256.
+
+        Parameters
+        ----------
+        ref : ArtifactRef
+            The reference recorded when the artifact was saved.
+
+        Returns
+        -------
+        bool
+            ``False`` when the artifact is missing or its bytes (or size) differ from the record.
+
+        Raises
+        ------
+        StoreError
+            When the backend cannot be read (an infrastructure fault is not a missing artifact).
+        """
+        try:
+            data = self._read(ref)
+        except NotFoundError:
+            return False
+        return len(data) == ref.size and hashlib.sha256(data).hexdigest() == ref.sha256
 
 
 class MetricsTracker(ABC):

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .grid import encode_tagged
+
 __all__ = [
     "ArtifactRef",
     "Experiment",
@@ -34,12 +36,18 @@ def utcnow() -> datetime:
 def content_id(*parts: Any, length: int = 16) -> str:
     """Return a short SHA-256 hex id of JSON-serialisable ``parts`` (sorted keys, so dict order is irrelevant).
 
+    Dicts with non-string keys (``class_weight: {0: 1}``) are hashed in their tagged form
+    (:func:`~hyperparameter_tuner.grid.encode_tagged`), so ``{0: 1}`` and ``{"0": 1}`` get different ids and mixed
+    key types never break the sort; every other value hashes as before.
+
     Examples
     --------
     >>> content_id({"b": 1, "a": 2}) == content_id({"a": 2, "b": 1})
     True
+    >>> content_id({0: 1}) == content_id({"0": 1})
+    False
     """
-    payload = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    payload = json.dumps(encode_tagged(parts, sort_pairs=True), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:length]
 
 

@@ -16,8 +16,9 @@ import importlib
 import importlib.metadata
 import inspect
 import json
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,8 +26,10 @@ from typing import Any, TypeVar
 from .errors import ConfigError
 
 __all__ = [
+    "FILE_PARAMS",
     "TrainerInfo",
     "check_params",
+    "check_required_params",
     "get_trainer_class",
     "register_trainer",
     "resolve_trainer",
@@ -36,6 +39,14 @@ __all__ = [
 CATALOG_PATH = Path(__file__).with_name("_sklearn_catalog.json")
 
 T = TypeVar("T", bound=type)
+
+FILE_PARAMS: dict[str, tuple[Any, str]] = {
+    "memory": (None, "makes the estimator cache to (and read from) a folder on disk"),
+    "input": ("content", "makes the estimator read the files its data names"),
+}
+"""Constructor parameters that make an estimator write or read files, with the only value allowed (the default)."""
+
+KINDS = ("classifier", "regressor", "clusterer", "outlier_detector", "transformer", "other")
 
 
 @dataclass(frozen=True)
@@ -52,12 +63,27 @@ class TrainerInfo:
         Constructor parameters.
     accepts_any : bool
         The constructor takes ``**kwargs``, so parameter names cannot be checked up front.
+    kind : str
+        ``classifier``, ``regressor``, ``clusterer``, ``outlier_detector``, ``transformer``, ``other`` (from
+        scikit-learn's registry), or ``unknown`` (a registered trainer without a scikit-learn mixin).
+    required : frozenset of str
+        Constructor parameters without a default (``Pipeline``'s ``steps``): a config must supply them.
+    methods : frozenset of str
+        Which of ``predict``, ``predict_proba`` and ``decision_function`` the class defines (meta-estimators
+        define them conditionally on their inner estimator, so having one is necessary, not sufficient).
+    conditional : dict
+        Methods the class defines but a default instance lacks, with the ``(parameter, value)`` settings that
+        enable each (``SVC``: ``predict_proba`` only with ``probability=True``).
     """
 
     name: str
     path: str
     params: frozenset[str]
     accepts_any: bool = False
+    kind: str = "unknown"
+    required: frozenset[str] = frozenset()
+    methods: frozenset[str] = frozenset({"predict", "predict_proba", "decision_function"})
+    conditional: Mapping[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
 
     @property
     def takes_random_state(self) -> bool:
@@ -77,8 +103,52 @@ def _public_path(cls: type) -> str:
     return ".".join([*parts, cls.__name__])
 
 
-def _info_from_class(name: str, cls: type, path: str) -> TrainerInfo:
+_METHODS = ("predict", "predict_proba", "decision_function")
+
+
+def _conditional_methods(cls: type) -> dict[str, tuple[tuple[str, Any], ...]]:
+    """Methods ``cls`` defines that a default instance lacks, and the single settings that enable each.
+
+    Tried over the options scikit-learn's own parameter constraints list (booleans and string options).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated classes warn when built
+            default = cls()
+    except Exception:  # noqa: BLE001 - required arguments (meta-estimators): nothing to learn here
+        return {}
+    missing = [m for m in _METHODS if callable(getattr(cls, m, None)) and not hasattr(default, m)]
+    if not missing:
+        return {}
+    from sklearn.utils._param_validation import StrOptions
+
+    options: list[tuple[str, Any]] = []
+    for param, constraints in sorted(getattr(cls, "_parameter_constraints", {}).items()):
+        for constraint in constraints:
+            if constraint == "boolean":
+                options += [(param, True), (param, False)]
+            elif isinstance(constraint, StrOptions):
+                options += [(param, value) for value in sorted(constraint.options)
+                            if value not in getattr(constraint, "deprecated", ())]
+    found: dict[str, tuple[tuple[str, Any], ...]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecated options warn when set
+        for method in missing:
+            enabling = []
+            for param, value in options:
+                try:
+                    instance = cls(**{param: value})
+                except Exception:  # noqa: BLE001, S112 - an option the constructor refuses enables nothing
+                    continue
+                if hasattr(instance, method):
+                    enabling.append((param, value))
+            found[method] = tuple(enabling)
+    return found
+
+
+def _info_from_class(name: str, cls: type, path: str, kind: str | None = None) -> TrainerInfo:
     params: set[str] = set()
+    required: set[str] = set()
     accepts_any = False
     init = cls.__init__  # type: ignore[misc]
     for param in list(inspect.signature(init).parameters.values())[1:]:
@@ -86,17 +156,57 @@ def _info_from_class(name: str, cls: type, path: str) -> TrainerInfo:
             accepts_any = True
         elif param.kind is not inspect.Parameter.VAR_POSITIONAL:
             params.add(param.name)
-    return TrainerInfo(name=name, path=path, params=frozenset(params), accepts_any=accepts_any)
+            if param.default is inspect.Parameter.empty:
+                required.add(param.name)
+    return TrainerInfo(name=name, path=path, params=frozenset(params), accepts_any=accepts_any,
+                       kind=kind or _mixin_kind(cls), required=frozenset(required),
+                       methods=frozenset(method for method in _METHODS if callable(getattr(cls, method, None))),
+                       conditional=_conditional_methods(cls) if kind is not None else {})
+
+
+def _mixin_kind(cls: type) -> str:
+    """The kind of a registered class, from scikit-learn's mixins (``unknown`` without one, or without sklearn)."""
+    try:
+        from sklearn.base import ClassifierMixin, ClusterMixin, OutlierMixin, RegressorMixin
+    except ImportError:
+        return "unknown"
+    for mixin, kind in ((ClassifierMixin, "classifier"), (RegressorMixin, "regressor"), (ClusterMixin, "clusterer"),
+                        (OutlierMixin, "outlier_detector")):
+        if issubclass(cls, mixin):
+            return kind
+    return "unknown"
+
+
+def _registry_kinds() -> dict[str, str]:
+    from sklearn.base import OutlierMixin
+    from sklearn.utils.discovery import all_estimators
+
+    kinds: dict[str, str] = {}
+    for type_filter, kind in (("classifier", "classifier"), ("regressor", "regressor"), ("cluster", "clusterer")):
+        for name, _ in all_estimators(type_filter=type_filter):
+            kinds.setdefault(name, kind)
+    for name, cls in all_estimators():
+        if issubclass(cls, OutlierMixin):
+            kinds.setdefault(name, "outlier_detector")
+    for name, _ in all_estimators(type_filter="transformer"):
+        kinds.setdefault(name, "transformer")
+    return kinds
+
+
+# Estimators that join scikit-learn's registry only once a `sklearn.experimental.enable_*` module was imported by
+# someone: left out, so the allow-list (and its snapshot) never depends on what a process happened to import.
+_EXPERIMENTAL = frozenset({"HalvingGridSearchCV", "HalvingRandomSearchCV", "IterativeImputer"})
 
 
 @cache
 def _live_registry() -> dict[str, tuple[type, TrainerInfo]]:
     from sklearn.utils.discovery import all_estimators
 
+    kinds = _registry_kinds()
     return {
-        name: (cls, _info_from_class(name, cls, _public_path(cls)))
+        name: (cls, _info_from_class(name, cls, _public_path(cls), kinds.get(name, "other")))
         for name, cls in all_estimators()
-        if not inspect.isabstract(cls)
+        if not inspect.isabstract(cls) and name not in _EXPERIMENTAL
     }
 
 
@@ -105,7 +215,10 @@ def _catalog_registry() -> dict[str, TrainerInfo]:
     catalog = _catalog()
     return {
         name: TrainerInfo(name=name, path=entry["path"], params=frozenset(entry["params"]),
-                          accepts_any=entry["accepts_any"])
+                          accepts_any=entry["accepts_any"], kind=entry["kind"],
+                          required=frozenset(entry["required"]), methods=frozenset(entry["methods"]),
+                          conditional={method: tuple((param, value) for param, value in settings)
+                                       for method, settings in entry["conditional"].items()})
         for name, entry in catalog["estimators"].items()
     }
 
@@ -273,22 +386,46 @@ def get_trainer_class(name: str) -> type:
 
 
 def check_params(name: str, params: Mapping[str, Any], where: str) -> None:
-    """Check parameter names against the trainer's constructor before any fit.
+    """Check parameter names (and values that touch files) against the trainer before any fit.
 
-    Nested names (``estimator__C``) are checked by their first component only.
+    ``params`` maps a name to a list of values (a grid) or to one value (``trainer_config``). Refused: unknown
+    names, nested names (``estimator__C``: the tuner builds a trainer from its constructor, which has none),
+    and parameters that make the estimator write or read files (:data:`FILE_PARAMS`, e.g. ``memory``).
 
     Raises
     ------
     ConfigError
-        Naming the first unknown parameter and the closest valid one.
+        Naming the first parameter at fault (and the closest valid name, for an unknown one).
     """
     info = trainer_info(name)
-    if info.accepts_any:
-        return
-    for key in params:
-        root = key.split("__", 1)[0]
-        if root not in info.params:
-            close = difflib.get_close_matches(root, sorted(info.params), n=1)
+    for key, value in params.items():
+        if "__" in key:
+            raise ConfigError(
+                f"{where}.{key}: nested parameter names (a__b) are not supported; the tuner builds {name} from its"
+                " own constructor parameters"
+            )
+        if key in FILE_PARAMS:
+            allowed, why = FILE_PARAMS[key]
+            values = value if isinstance(value, list) and where.startswith("training_params") else [value]
+            for item in values:
+                if item != allowed:
+                    raise ConfigError(f"{where}.{key}: {item!r} is refused: it {why}; only {allowed!r} is allowed")
+        if not info.accepts_any and key not in info.params:
+            close = difflib.get_close_matches(key, sorted(info.params), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}.{key}: {name} has no parameter {root!r}{hint}")
+            raise ConfigError(f"{where}.{key}: {name} has no parameter {key!r}{hint}")
+
+
+def check_required_params(name: str, given: set[str] | frozenset[str], where: str) -> None:
+    """Raise :class:`ConfigError` when a trainer's required constructor arguments are not all ``given``.
+
+    ``Pipeline`` needs ``steps``, ``VotingClassifier`` needs ``estimators``, ``GridSearchCV`` needs ``estimator``
+    and ``param_grid``...: without them every experiment would fail, so the config is refused up front.
+    """
+    missing = sorted(trainer_info(name).required - set(given))
+    if missing:
+        raise ConfigError(
+            f"{where}: {name} needs {', '.join(repr(m) for m in missing)}, a required constructor argument; give it"
+            f" in trainer_config.{name} (or tune another estimator)"
+        )
 

@@ -8,7 +8,8 @@ Every item has string keys ``PK`` and ``SK``; a sparse global secondary index ``
   such as ``config`` as JSON text, datetimes as ISO text, ``None`` fields absent); ``GSI1PK=RUNS``,
   ``GSI1SK=<created_at>#<run_id>``.
 * experiment: ``PK=RUN#<run_id>``, ``SK=EXP#<experiment_id>``; ``doc`` (the record as JSON), ``status``,
-  ``index`` (N), ``experiment_id``; ``GSI1PK=EXP#<experiment_id>``, ``GSI1SK=<status>#<finished_at or ''>``.
+  ``index`` (N), ``experiment_id``; ``GSI1PK=EXP#<experiment_id>``, ``GSI1SK=<status>#<finished_at or ''>``;
+  ``discarded`` (BOOL) on a RUNNING record abandoned because the store failed: reads skip it.
 * model version counter: ``PK=MV#<experiment_id>``, ``SK=MV``; ``n`` (N), incremented atomically.
 * metrics of one split: ``PK=RUN#<run_id>``, ``SK=MET#<experiment_id>#<split>``; ``metrics`` (JSON text
   ``{name: value}``), ``experiment_id``, ``split``.
@@ -29,7 +30,7 @@ from types import UnionType
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import NotFoundError, StoreError
 from ..ports import MetadataTracker, MetricsTracker
@@ -48,6 +49,7 @@ GSI1 = "GSI1"
 _RUNS_PARTITION = "RUNS"
 _RUN_SK = "RUN"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_DISCARDED = "discarded"
 
 Item = dict[str, Any]  # a DynamoDB item in the low-level client's attribute-value format
 
@@ -149,10 +151,18 @@ def _run_to_item(run: Run) -> Item:
     return item
 
 
-def _run_from_item(item: Mapping[str, Any]) -> Run:
-    return Run.model_validate(
-        {name: _from_attribute(name, item[name]) for name in Run.model_fields if name in item}
-    )
+def _corrupt(table_name: str, what: str, exc: Exception) -> StoreError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreError(f"DynamoDB table {table_name!r}: corrupt {what} record ({first})")
+
+
+def _run_from_item(item: Mapping[str, Any], table_name: str) -> Run:
+    try:
+        return Run.model_validate(
+            {name: _from_attribute(name, item[name]) for name in Run.model_fields if name in item}
+        )
+    except (ValidationError, ValueError, TypeError, KeyError) as exc:
+        raise _corrupt(table_name, f"run {item.get('PK', {}).get('S', '?')}", exc) from exc
 
 
 @cache
@@ -161,8 +171,16 @@ def _field_adapter(name: str) -> TypeAdapter[Any]:
     return TypeAdapter(Run.model_fields[name].annotation or Any)
 
 
-def _experiment_from_item(item: Mapping[str, Any]) -> Experiment:
-    return Experiment.model_validate_json(item["doc"]["S"])
+def _is_discarded(item: Mapping[str, Any]) -> bool:
+    return bool(item.get(_DISCARDED, {}).get("BOOL", False))
+
+
+def _experiment_from_item(item: Mapping[str, Any], table_name: str) -> Experiment:
+    try:
+        return Experiment.model_validate_json(item["doc"]["S"])
+    except (ValidationError, ValueError, TypeError, KeyError) as exc:
+        what = f"experiment {item.get('PK', {}).get('S', '?')}/{item.get('SK', {}).get('S', '?')}"
+        raise _corrupt(table_name, what, exc) from exc
 
 
 class _DynamoDBAdapter:
@@ -212,6 +230,8 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
       ``GSI1PK=EXP#<experiment_id>``, ``GSI1SK=<status>#<finished_at>`` for ``find_succeeded``.
     * model version counter: ``PK=MV#<experiment_id>``, ``SK=MV``, ``n`` (atomic ``ADD``); versions read
       ``<experiment_id>.<n>`` and are unique per experiment id across runs.
+    * ``discard_experiment`` sets ``discarded = true`` on the RUNNING item (the deployment grants no
+      ``DeleteItem``); ``get_experiment`` and ``iter_experiments`` skip such items.
 
     Parameters
     ----------
@@ -258,7 +278,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
         item = response.get("Item")
         if item is None:
             raise NotFoundError(f"run {run_id!r} not found")
-        return _run_from_item(item)
+        return _run_from_item(item, self.table_name)
 
     def update_run(self, run_id: str, **changes: Any) -> Run:
         if not changes:
@@ -306,7 +326,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 )
         except _ConditionFailedError:
             raise NotFoundError(f"run {run_id!r} not found") from None
-        return _run_from_item(response["Attributes"])
+        return _run_from_item(response["Attributes"], self.table_name)
 
     def list_runs(self, limit: int = 50) -> list[Run]:
         runs: list[Run] = []
@@ -320,7 +340,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
             ScanIndexForward=False,
         )
         for page in pages:
-            runs.extend(_run_from_item(item) for item in page)
+            runs.extend(_run_from_item(item, self.table_name) for item in page)
             if len(runs) >= limit:
                 break
         return runs[:limit]
@@ -373,7 +393,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 )
         except _ConditionFailedError as refused:  # a SUCCEEDED or final record is never replaced
             if refused.item:
-                return _experiment_from_item(refused.item)
+                return _experiment_from_item(refused.item, self.table_name)
             stored = self.get_experiment(experiment.run_id, experiment.experiment_id)
             if stored is None:  # pragma: no cover - only if the item is deleted in between
                 raise StoreError(f"DynamoDB table {self.table_name!r}: cannot {action} (condition failed)") from None
@@ -388,7 +408,7 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 ConsistentRead=True,
             )
         item = response.get("Item")
-        return _experiment_from_item(item) if item else None
+        return _experiment_from_item(item, self.table_name) if item and not _is_discarded(item) else None
 
     def find_succeeded(self, experiment_id: str) -> Experiment | None:
         with self._errors(f"find a SUCCEEDED record of experiment {experiment_id!r}"):
@@ -404,19 +424,46 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
                 Limit=1,
             )
         items = response.get("Items", [])
-        return _experiment_from_item(items[0]) if items else None
+        return _experiment_from_item(items[0], self.table_name) if items else None
 
     def iter_experiments(self, run_id: str) -> Iterator[Experiment]:
         pages = self._query(
             page_size=self.page_size,
             KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
             ExpressionAttributeValues={":pk": _run_pk(run_id), ":prefix": _s("EXP#")},
-            ExpressionAttributeNames={"#doc": "doc"},
-            ProjectionExpression="#doc",
+            ExpressionAttributeNames={"#doc": "doc", "#discarded": _DISCARDED},
+            ProjectionExpression="#doc, #discarded",
             ConsistentRead=True,
         )
         for page in pages:
-            yield from (_experiment_from_item(item) for item in page)
+            yield from (_experiment_from_item(item, self.table_name) for item in page if not _is_discarded(item))
+
+    def discard_experiment(self, run_id: str, experiment_id: str) -> bool:
+        """Hide a RUNNING, non-final record (``discarded = true``); reads then behave as if it did not exist.
+
+        A conditional ``UpdateItem``, not a ``DeleteItem``: no role of the deployment may delete table items. The
+        next ``put_experiment`` of the experiment (a retried batch, the reducer's record of a failed batch)
+        replaces the whole item, flag included.
+        """
+        try:
+            with self._errors(f"discard experiment {experiment_id!r} of run {run_id!r}"):
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key={"PK": _run_pk(run_id), "SK": _s(f"EXP#{experiment_id}")},
+                    UpdateExpression="SET #discarded = :true",
+                    ConditionExpression=(
+                        "#status = :running AND (attribute_not_exists(#final) OR #final = :false)"
+                        " AND (attribute_not_exists(#discarded) OR #discarded = :false)"
+                    ),
+                    ExpressionAttributeNames={"#status": "status", "#final": "final", "#discarded": _DISCARDED},
+                    ExpressionAttributeValues={
+                        ":running": _s(ExperimentStatus.RUNNING.value), ":false": {"BOOL": False},
+                        ":true": {"BOOL": True},
+                    },
+                )
+        except _ConditionFailedError:  # absent, finished, final or already discarded: kept as it is
+            return False
+        return True
 
 
 def _encode_metric(value: float) -> float | str | None:
@@ -489,6 +536,9 @@ class DynamoDBMetricsTracker(_DynamoDBAdapter, MetricsTracker):
             for item in page:
                 if item["experiment_id"]["S"] != experiment_id:  # an id containing '#' shares the prefix
                     continue
-                values = json.loads(item["metrics"]["S"])
-                result[item["split"]["S"]] = {name: _decode_metric(value) for name, value in values.items()}
+                try:
+                    values = json.loads(item["metrics"]["S"])
+                    result[item["split"]["S"]] = {name: _decode_metric(value) for name, value in values.items()}
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    raise _corrupt(self.table_name, f"metrics {run_id}/{experiment_id}", exc) from exc
         return result

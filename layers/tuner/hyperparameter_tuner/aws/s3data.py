@@ -18,8 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data import CSV_FILES, csv_set_fingerprint, inspect_csv_folder, inspect_npz
-from ..errors import DataError, NotFoundError, StoreError
+from ..config import MAX_CONFIG_BYTES
+from ..data import (
+    CSV_FILES,
+    DEFAULT_MAX_DATA_BYTES,
+    NPZ_FILE_SLACK,
+    LabelSummary,
+    check_data_size,
+    csv_set_fingerprint,
+    inspect_csv_split,
+    inspect_npz_split,
+)
+from ..errors import ConfigError, DataError, NotFoundError, StoreError
 from ._common import error_code
 from .events import DATASETS_PREFIX, SUCCESS_MARKER
 
@@ -42,12 +52,14 @@ _CHUNK = 1 << 20
 
 @dataclass
 class FetchedSplit:
-    """A split downloaded from S3 into a local path, with its fingerprint and the versions read."""
+    """A split downloaded from S3 into a local path, with its fingerprint, the versions read and its labels'
+    summaries (for the fan-out's label checks, made without numpy)."""
 
     path: Path
     fingerprint: str
     uri: str
     versions: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, LabelSummary] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,8 +74,13 @@ class SplitObject:
 
 
 def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Path,
-              etag: str | None = None) -> tuple[str, str]:
-    """Download one object to ``dest`` (only if its ETag is still ``etag``, when given); return (sha256, version)."""
+              etag: str | None = None, max_bytes: int | None = None, counted: int = 0,
+              slack: int = 0) -> tuple[str, str]:
+    """Download one object to ``dest``; return (sha256, version id).
+
+    With ``etag``, an object whose ETag changed is not read. With ``max_bytes``, an object that would bring the
+    split (``counted`` bytes so far) over it is refused from its ``ContentLength``, before its body is read.
+    """
     from botocore.exceptions import ClientError
 
     args: dict[str, Any] = {"Bucket": bucket, "Key": key}
@@ -80,6 +97,11 @@ def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Pa
             # Overwritten since it was identified (unversioned bucket): a retry identifies the new bytes.
             raise StoreError(f"s3://{bucket}/{key}: changed while the run was being started; try again") from None
         raise StoreError(f"s3://{bucket}/{key}: cannot read ({error_code(exc)})") from exc
+    length = int(response.get("ContentLength") or 0)
+    if max_bytes is not None and counted + length > max_bytes + slack:
+        response["Body"].close()
+        what = "the file is" if slack else "the CSV files total"
+        check_data_size(counted + length, max_bytes, f"s3://{bucket}/{key}", what, slack)
     digest = hashlib.sha256()
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Write aside and rename: a reader never sees a half-written file (concurrent invocations share /tmp).
@@ -95,8 +117,13 @@ def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Pa
 def fetch_split(
     s3: S3Client, bucket: str, data_key: str, dest: Path, *, version: str | None = None,
     versions: dict[str, str] | None = None, target: str = "target", etags: dict[str, str] | None = None,
+    max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
 ) -> FetchedSplit:
     """Download a split to ``dest`` and check it with the standard library only (no numpy).
+
+    The checks are the local loader's: shapes, dtypes, NaN/inf in float arrays of every width, and the size
+    limit (objects' ``ContentLength`` before download, then the ``.npz`` arrays' in-memory size from their
+    headers); the labels are summarised for the config's label checks.
 
     Parameters
     ----------
@@ -108,6 +135,8 @@ def fetch_split(
         Version id per CSV key, to read exactly what a run recorded.
     etags : dict, optional
         ETag per key (see :func:`split_objects`): an object whose ETag changed is not read.
+    max_data_bytes : int, optional
+        The config's ``max_data_bytes``; ``None`` for no limit.
 
     Raises
     ------
@@ -119,28 +148,32 @@ def fetch_split(
     etags = etags or {}
     if data_key.endswith(".npz"):
         path = dest / "split.npz"
-        sha, version_id = _download(s3, bucket, data_key, version, path, etags.get(data_key))
+        sha, version_id = _download(s3, bucket, data_key, version, path, etags.get(data_key), max_data_bytes,
+                                    slack=NPZ_FILE_SLACK)
         with path.open("rb") as fh:
-            inspect_npz(fh, f"s3://{bucket}/{data_key}", check_values=True)
-        return FetchedSplit(path, sha, f"s3://{bucket}/{data_key}", {data_key: version_id})
+            report = inspect_npz_split(fh, f"s3://{bucket}/{data_key}", check_values=True, max_bytes=max_data_bytes,
+                                       labels=True)
+        return FetchedSplit(path, sha, f"s3://{bucket}/{data_key}", {data_key: version_id}, report.labels)
     folder = dest / "split"
     digests: dict[str, str] = {}
     read_versions: dict[str, str] = {}
+    counted = 0
     listed = _list_keys(s3, bucket, data_key)
     for name in CSV_FILES.values():
         key = data_key + name
         if key not in listed and not (versions and key in versions):
             continue
         digests[name], read_versions[key] = _download(s3, bucket, key, (versions or {}).get(key), folder / name,
-                                                      etags.get(key))
+                                                      etags.get(key), max_data_bytes, counted)
+        counted += (folder / name).stat().st_size
     source = f"s3://{bucket}/{data_key}"
     handles = {name: (folder / name).open("rb") for name in digests}
     try:
-        inspect_csv_folder(handles, source.rstrip("/"), target)  # type: ignore[arg-type]
+        report = inspect_csv_split(handles, source.rstrip("/"), target)  # type: ignore[arg-type]
     finally:
         for handle in handles.values():
             handle.close()
-    return FetchedSplit(folder, csv_set_fingerprint(digests, target), source, read_versions)
+    return FetchedSplit(folder, csv_set_fingerprint(digests, target), source, read_versions, report.labels)
 
 
 def split_objects(s3: S3Client, bucket: str, data_key: str, *, version: str | None = None) -> list[SplitObject]:
@@ -221,16 +254,25 @@ def latest_split(s3: S3Client, bucket: str, dataset: str) -> tuple[str, str | No
     return best[1], best[2]
 
 
-def read_text(s3: S3Client, bucket: str, key: str) -> str | None:
-    """Return an object's text, or ``None`` when it does not exist."""
+def read_text(s3: S3Client, bucket: str, key: str, max_bytes: int = MAX_CONFIG_BYTES) -> str | None:
+    """Return an object's text (a config), or ``None`` when it does not exist.
+
+    At most ``max_bytes + 1`` bytes are read: a larger object is refused in one line without being downloaded.
+    """
     from botocore.exceptions import ClientError
 
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        stream = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            body = stream.read(max_bytes + 1)
+        finally:
+            stream.close()
     except ClientError as exc:
         if error_code(exc) in ("NoSuchKey", "404"):
             return None
         raise StoreError(f"s3://{bucket}/{key}: cannot read ({error_code(exc)})") from exc
+    if len(body) > max_bytes:
+        raise ConfigError(f"s3://{bucket}/{key}: the config is over the {max_bytes // 1024} KiB limit")
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:

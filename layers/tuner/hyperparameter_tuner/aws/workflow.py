@@ -22,7 +22,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from .._workers import WorkerPool, can_fork
 from ..config import TuningConfig, load_config_text, parse_config
-from ..data import SplitData, load_split
+from ..data import DEFAULT_MAX_DATA_BYTES, SplitData, load_split
 from ..errors import ConfigError, DataError, NotFoundError, TunerError
 from ..records import Experiment, ExperimentStatus, Run, RunStatus, content_id, utcnow
 from ._common import error_code, parse_s3_uri
@@ -146,23 +146,24 @@ class Services:
 
         return DynamoDBMetadataTracker(self.settings.table_name, client=self.dynamodb)
 
-    def load_data(self, run: Run, target: str) -> SplitData:
+    def load_data(self, run: Run, target: str, max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES) -> SplitData:
         """Load a run's split, cached in memory and in ``/tmp`` across warm invocations, checked against the
-        fingerprint the fan-out recorded."""
+        fingerprint the fan-out recorded (and against the config's ``max_data_bytes``)."""
         with self._data_lock:  # one download per container, even when invocations share it (the emulator)
-            return self._load_data(run, target)
+            return self._load_data(run, target, max_data_bytes)
 
-    def _load_data(self, run: Run, target: str) -> SplitData:
+    def _load_data(self, run: Run, target: str, max_data_bytes: int | None) -> SplitData:
         cached = self._data.get(run.data_fingerprint)
         if cached is not None:
             return cached
         dest = Path(self.settings.data_cache_dir) / run.data_fingerprint
         bucket, data_key = parse_s3_uri(run.data_uri)
-        fetched = fetch_split(self.s3, bucket, data_key, dest, versions=run.data_versions, target=target)
+        fetched = fetch_split(self.s3, bucket, data_key, dest, versions=run.data_versions, target=target,
+                              max_data_bytes=max_data_bytes)
         if fetched.fingerprint != run.data_fingerprint:
             shutil.rmtree(dest, ignore_errors=True)
             raise DataError(f"{run.data_uri}: the data changed since the run started (fingerprint mismatch)")
-        split = load_split(fetched.path, target)
+        split = load_split(fetched.path, target, max_data_bytes)
         split.source, split.fingerprint = run.data_uri, run.data_fingerprint
         self._data.clear()  # one split per container is plenty; don't grow /tmp-backed memory without bound
         self._data[run.data_fingerprint] = split
@@ -354,9 +355,11 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
         try:
             fetched = fetch_split(services.s3, bucket, data_key, dest, version=version, target=config.target,
                                   versions={obj.key: obj.version for obj in objects if obj.version},
-                                  etags={obj.key: obj.etag for obj in objects})
+                                  etags={obj.key: obj.etag for obj in objects},
+                                  max_data_bytes=config.max_data_bytes)
         finally:
             shutil.rmtree(dest, ignore_errors=True)
+        config.check_labels(fetched.labels, data_uri)  # what the local path checks, from the labels' summaries
     except (ConfigError, DataError) as exc:
         return _record_input_failure(services, run_id, data_uri, str(exc), config)
     total = len(config.grid())
@@ -434,15 +437,23 @@ def train_batch(item: BatchItem, services: Services, deadline: float | None = No
     """Run experiments ``[start, stop)`` of a run: build and save each model, write each record.
 
     Experiments already finished in this run (a retried invocation) or SUCCEEDED in an earlier run on the same
-    data are not trained again. Fits run in a forked worker, stopped after ``experiment_timeout`` (a FAILED
-    record, "timed out after N s"). A failing fit is a FAILED record, not an error; an error here (data
-    unreadable, a store failure) fails the whole batch, for the state machine's Retry and Catch.
+    data, whose model version is still in the bucket intact, are not trained again. Fits run in a forked worker,
+    stopped after ``experiment_timeout`` (a FAILED record, "timed out after N s"). A failing fit is a FAILED
+    record, not an error. A failure of the store (S3 or DynamoDB: :class:`~hyperparameter_tuner.errors.StoreError`)
+    is not the experiment's: no record is left for it, and it fails the whole batch, which the state machine
+    retries (``StoreError`` in the task's ``Retry``) and, if it persists, records with its ``Catch``; so does any
+    other error here (data unreadable).
 
     Parameters
     ----------
     deadline : float, optional
         ``time.monotonic()`` instant by which the invocation must return (the Lambda's remaining time minus a
         margin). Work left when it comes raises :class:`TimeBudgetError`: a retry continues where this stopped.
+
+    Raises
+    ------
+    StoreError
+        When a model cannot be saved or a record written or read.
     """
     metadata = services.metadata()
     run = metadata.get_run(item.run_id)
@@ -454,7 +465,7 @@ def train_batch(item: BatchItem, services: Services, deadline: float | None = No
     config = parse_config(run.config, f"run {run.run_id} config")
     tuner = services.tuner(config)
     tuner.warm_up()
-    data = services.load_data(run, config.target)
+    data = services.load_data(run, config.target, config.max_data_bytes)
     pending = []
     for spec in tuner.iter_specs(run.data_fingerprint, item.start, item.stop):
         current = metadata.get_experiment(run.run_id, spec.experiment_id)

@@ -40,16 +40,29 @@ ProgressCallback = Callable[[Experiment], None]
 
 def open_store(path: str | Path = DEFAULT_STORE) -> tuple[SQLiteMetadataTracker, FolderVersionControl,
                                                            SQLiteMetricsTracker]:
-    """Open (creating if needed) a local store and return its three adapters."""
+    """Open (creating if needed) a local store and return its three adapters.
+
+    A store this process cannot write (a read-only folder or database) is opened read-only: it can be read
+    (``hpt leaderboard``), and writing to it raises :class:`~hyperparameter_tuner.errors.StoreError`. Model URIs
+    are resolved against ``path``, so a store copied or moved elsewhere names its own model files.
+
+    Raises
+    ------
+    ConfigError
+        When ``path`` is not a directory or cannot be created.
+    StoreError
+        When the database cannot be opened (for example a damaged or non-SQLite ``tuner.db``).
+    """
     root = Path(path)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"store {root}: not a directory")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"store {root}: cannot create the directory ({exc.strerror})") from None
+    if not root.is_dir():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"store {root}: cannot create the directory ({exc.strerror})") from None
     db = SQLiteDatabase(root / "tuner.db")
-    metadata = SQLiteMetadataTracker(db)
+    metadata = SQLiteMetadataTracker(db, artifact_root=root)
     with contextlib.suppress(StoreError):  # a read-only store can still be read
         close_stale_runs(metadata)
     return metadata, FolderVersionControl(root), SQLiteMetricsTracker(db)
@@ -153,31 +166,39 @@ class LocalTuner(BaseHyperparameterTuner):
         run_id = run_id or new_run_id()
         run = self.new_run(run_id, split.source, split.fingerprint, status=RunStatus.RUNNING, owner=process_owner())
         self.metadata_tracker.create_run(run)
+        try:  # from here on the run is closed whatever happens: Ctrl-C, SIGTERM, a store failure, a crash
+            with _stop_on_signals():
+                pending = self._reuse_finished(split, run_id, progress, on_start)
+                self._execute(split, pending, run_id, progress)
+                final = self.finish_run(run_id)
+        except BaseException as exc:  # finished experiments stay reusable
+            reason = (str(exc) if isinstance(exc, Interrupted) else "interrupted"
+                      if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(StoreError):  # the store may be what failed: the first error is the one to see
+                self.metadata_tracker.update_run(run_id, status=RunStatus.FAILED, reason=reason,
+                                                 finished_at=utcnow())
+            raise
+        self.last_result = RunResult.collect(final, self.metadata_tracker.iter_experiments(run_id))
+        return self.last_result
+
+    def _reuse_finished(self, data: SplitData, run_id: str, progress: ProgressCallback | None,
+                        on_start: Callable[[int, int], None] | None) -> list[ExperimentSpec]:
+        """Copy verified finished experiments from earlier runs into this one; return the specs left to train."""
         pending: list[ExperimentSpec] = []
         reused: list[Experiment] = []
-        for spec in self.iter_specs(split.fingerprint):
+        for spec in self.iter_specs(data.fingerprint):
             previous = self.reuse(spec, run_id)
             if previous is None:
                 pending.append(spec)
             else:
                 reused.append(previous)
-        self.metadata_tracker.update_run(run_id, reused=len(reused))
+        run = self.metadata_tracker.update_run(run_id, reused=len(reused))
         if on_start is not None:
             on_start(run.total, len(reused))
         for experiment in reused:
             if progress is not None:
                 progress(experiment)
-        try:
-            with _stop_on_signals():
-                self._execute(split, pending, run_id, progress)
-        except BaseException as exc:  # Ctrl-C, SIGTERM or a crash: never leave the run RUNNING; finished stay
-            reason = (str(exc) if isinstance(exc, Interrupted) else "interrupted"
-                      if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}")
-            self.metadata_tracker.update_run(run_id, status=RunStatus.FAILED, reason=reason, finished_at=utcnow())
-            raise
-        final = self.finish_run(run_id)
-        self.last_result = RunResult.collect(final, self.metadata_tracker.iter_experiments(run_id))
-        return self.last_result
+        return pending
 
     def _execute(self, data: SplitData, specs: list[ExperimentSpec], run_id: str,
                  progress: ProgressCallback | None) -> None:
