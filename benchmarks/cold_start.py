@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    cases = {"baseline: import boto3": ("import boto3",)}
+    cases: dict[str, tuple[str, ...]] = {"baseline: import boto3": ("import boto3",)}
     for name in ("fan_out", "reducer", "trainer"):
         cases[f"functions/{name}/app.py"] = (LOAD, str(ROOT / "functions" / name / "app.py"))
     cases["reference: boto3 + 3 clients"] = (

@@ -18,6 +18,7 @@ import os
 import random
 import time
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,9 @@ def aws_setup() -> Services:
     """Bucket, table and state machine in moto, and the fan-out's services on them."""
     import boto3
 
-    s3, dynamodb, sfn = (boto3.client(name, region_name="us-east-1") for name in ("s3", "dynamodb", "stepfunctions"))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     dynamodb.create_table(
@@ -71,7 +74,7 @@ def aws_setup() -> Services:
     return Services(settings, s3=s3, dynamodb=dynamodb, sfn=sfn)
 
 
-def upload_split(services: Services) -> str:
+def upload_split(services: Services) -> tuple[str, str]:
     """A small split; the grid size is what is being measured."""
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(200, 5)), rng.integers(0, 2, 200)
@@ -96,6 +99,7 @@ def measure_fan_out(services: Services, experiments: int) -> dict[str, Any]:
     assert result.status == "STARTED", result
     body = services.s3.get_object(Bucket=BUCKET, Key=f"runs/{result.run_id}/manifest.json")["Body"].read()
     manifest = json.loads(body)
+    assert result.execution_arn is not None
     execution = services.sfn.describe_execution(executionArn=result.execution_arn)
     return {
         "run_id": result.run_id, "seconds": seconds, "peak_bytes": peak, "batches": len(manifest),
@@ -135,8 +139,8 @@ def measure_reduce(services: Services, rows: int) -> dict[str, Any]:
     original = DynamoDBMetadataTracker.iter_experiments
     held: list[int] = []
 
-    def sampled(self: DynamoDBMetadataTracker, run: str) -> Any:
-        for count, experiment in enumerate(original(self, run)):
+    def sampled(self: DynamoDBMetadataTracker, run_id: str) -> Iterator[Experiment]:
+        for count, experiment in enumerate(original(self, run_id)):
             if count % 500 == 0:
                 gc.collect()
                 snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, "*/moto/*")])

@@ -41,11 +41,11 @@ def _recording_map_run_histories() -> Iterator[list[Any]]:
             super().__init__(*args, **kwargs)
             managers.append(self)
 
-    component.EventManager = RecordingEventManager
+    component.EventManager = RecordingEventManager  # type: ignore[misc]  # a class swapped on moto's module, on purpose
     try:
         yield managers
     finally:
-        component.EventManager = original
+        component.EventManager = original  # type: ignore[misc]  # (and put back)
 
 
 def _transitions(event_types: Counter[str]) -> int:

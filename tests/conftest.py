@@ -58,7 +58,7 @@ def iris_arrays() -> dict[str, np.ndarray]:
 def iris_npz(tmp_path: Path, iris_arrays: dict[str, np.ndarray]) -> Path:
     """An ``.npz`` split with a validation split."""
     path = tmp_path / "iris.npz"
-    np.savez(path, **iris_arrays)
+    np.savez(path, **iris_arrays)  # type: ignore[arg-type]  # mypy#5382: a **dict could fill allow_pickle
     return path
 
 
@@ -66,7 +66,7 @@ def iris_npz(tmp_path: Path, iris_arrays: dict[str, np.ndarray]) -> Path:
 def iris_npz_no_val(tmp_path: Path, iris_arrays: dict[str, np.ndarray]) -> Path:
     """An ``.npz`` split without a validation split."""
     path = tmp_path / "iris_no_val.npz"
-    np.savez(path, **{k: v for k, v in iris_arrays.items() if not k.endswith("_val")})
+    np.savez(path, **{k: v for k, v in iris_arrays.items() if not k.endswith("_val")})  # type: ignore[arg-type]  # mypy#5382: a **dict could fill allow_pickle
     return path
 
 

@@ -84,7 +84,7 @@ DataBuilder = Callable[[Path, dict[str, np.ndarray]], Path]
 
 def good_npz(tmp: Path, arrays: dict[str, np.ndarray]) -> Path:
     path = tmp / "split.npz"
-    np.savez(path, **arrays)
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # mypy#5382: a **dict could fill allow_pickle
     return path
 
 
@@ -656,7 +656,7 @@ def fan_out_deployment(tmp_path: Path, arrays: dict[str, np.ndarray]) -> Iterato
         try:
             spec.loader.exec_module(module)
             buffer = tmp_path / "good-bytes.npz"
-            np.savez(buffer, **arrays)
+            np.savez(buffer, **arrays)  # type: ignore[arg-type]  # mypy#5382: a **dict could fill allow_pickle
             context = LambdaContext(function_name="fan-out", invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}"
                                     ":function:fan-out", memory_limit_in_mb=512, timeout_s=300.0)
             yield SimpleNamespace(
@@ -842,7 +842,7 @@ def test_python_api_raises(case: Case, tmp_path: Path, workdir: Path, iris_array
 
 # -- duplicates: tried once, counted once, never failures ----------------------------------------------------------
 
-DUPLICATES = {
+DUPLICATES: dict[str, Any] = {
     "name": "duplicates",
     "training_params": {"LogisticRegression": {"C": [1.0, 1.0]},
                         "SVC": [{"C": [0.5, 1.0], "kernel": ["linear"]}, {"C": [1.0], "kernel": ["linear", "rbf"]}]},

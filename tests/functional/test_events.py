@@ -100,6 +100,7 @@ def test_direct_event_names_config_and_data(load_event: LoadEvent) -> None:
 
 def test_direct_event_with_a_csv_folder_gets_a_trailing_slash() -> None:
     request = parse_fan_out_event({"kind": "direct", "config_key": "c.yaml", "data_key": "datasets/d/split-1"})
+    assert isinstance(request, RunRequest)
     assert request.data_key == "datasets/d/split-1/"
 
 
@@ -117,8 +118,8 @@ def execution_rule_pattern() -> dict[str, Any]:
 def test_execution_ended_event_file_is_parsed_and_matches_the_templates_rule(load_event: LoadEvent) -> None:
     event = load_event("fan_out_execution_ended")
     assert parse_fan_out_event(event) == ExecutionEnded(
-        execution_arn=f"{STATE_MACHINE.replace(':stateMachine:', ':execution:')}:3f9a1c2b7d4e5f60",
-        state_machine_arn=STATE_MACHINE, name="3f9a1c2b7d4e5f60", status="ABORTED", error="Operator",
+        executionArn=f"{STATE_MACHINE.replace(':stateMachine:', ':execution:')}:3f9a1c2b7d4e5f60",
+        stateMachineArn=STATE_MACHINE, name="3f9a1c2b7d4e5f60", status="ABORTED", error="Operator",
         cause="stopped from the console",
     )
     assert matches_pattern(execution_rule_pattern(), event)
@@ -181,6 +182,7 @@ def test_form_encoded_keys_are_decoded(delivered: str, expected: str) -> None:
     event = s3_event("datasets/iris/placeholder.npz")
     event["detail"]["object"]["key"] = delivered  # exactly as S3 delivers it
     request = parse_fan_out_event(event)
+    assert isinstance(request, RunRequest)
     assert request.data_key == expected
     assert request.dataset == "iris"
 
@@ -188,7 +190,9 @@ def test_form_encoded_keys_are_decoded(delivered: str, expected: str) -> None:
 def test_the_emulator_encodes_keys_as_s3_does() -> None:
     event = s3_event("datasets/iris/split one+two.npz")
     assert event["detail"]["object"]["key"] == "datasets/iris/split+one%2Btwo.npz"
-    assert parse_fan_out_event(event).data_key == "datasets/iris/split one+two.npz"
+    request = parse_fan_out_event(event)
+    assert isinstance(request, RunRequest)
+    assert request.data_key == "datasets/iris/split one+two.npz"
 
 
 # -- malformed events -------------------------------------------------------------------------------------------

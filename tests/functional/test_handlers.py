@@ -406,7 +406,7 @@ def test_fan_out_bad_data_records_a_failed_run_naming_the_array(
 ) -> None:
     # Given: a split without y_test
     broken = tmp_path / "broken.npz"
-    np.savez(broken, **{name: value for name, value in iris_arrays.items() if name != "y_test"})
+    np.savez(broken, **{name: value for name, value in iris_arrays.items() if name != "y_test"})  # type: ignore[arg-type]  # mypy#5382: a **dict could fill allow_pickle
     event = iris_upload(data=broken)
 
     # When

@@ -16,7 +16,7 @@ from sklearn.dummy import DummyClassifier
 from threadpoolctl import threadpool_info
 
 from hyperparameter_tuner.cli import main
-from hyperparameter_tuner.config import parse_config
+from hyperparameter_tuner.config import TuningConfig, parse_config
 from hyperparameter_tuner.planning import Prices, make_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ ASSUMED = {"Lambda speed", "trainer cold start", "fan-out and reducer", "handler
            "no failures", "prices"}
 
 
-def _config(**extra: object):
+def _config(**extra: object) -> TuningConfig:
     base = {"training_params": {"Ridge": {"alpha": [0.1, 1.0, 10.0, 100.0]}}, "metrics": ["r2"], "perf_metric": "r2"}
     return parse_config({**base, **extra})
 
@@ -148,7 +148,7 @@ def test_a_build_over_the_package_budget_exits_1(empty_cwd: Path, capsys: pytest
 
 
 def test_plan_with_data_times_sample_fits(tmp_path: Path, empty_cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from examples.make_data import write_iris  # type: ignore[import-not-found]
+    from examples.make_data import write_iris
 
     data = write_iris(tmp_path)
     code = main(["plan", str(EXAMPLES / "iris.yaml"), "--data", str(data), "--json"])
@@ -181,7 +181,7 @@ def test_everything_assumed_is_labelled_in_json_and_text(empty_cwd: Path, capsys
 def test_planned_transitions_are_the_ones_an_emulated_run_makes(
     write_config: Callable[..., Path], iris_npz: Path,
 ) -> None:
-    from benchmarks.transitions import measure_transitions  # type: ignore[import-not-found]
+    from benchmarks.transitions import measure_transitions
 
     # Given 5 experiments, 2 per batch: 3 batches
     mapping = {"training_params": {"DecisionTreeClassifier": {"max_depth": [1, 2, 3, 4, 5]}},

@@ -272,6 +272,7 @@ def test_a_lost_model_file_is_retrained_on_rerun_and_the_winner_loads(tmp_path: 
     assert result.winner.reused_from is None
     assert result.reused == first.run.total - 1
     assert type(model).__name__ == first.winner.algo
+    assert result.winner.artifact is not None
     assert path.read_bytes() == tuner.resource_version_control.load(result.winner.artifact)
     # and a third run reuses the healed record
     third = _local(store).run(iris_npz)

@@ -85,7 +85,7 @@ def deployment(tmp_path: Path, iris_arrays: dict[str, np.ndarray],
         sfn.create_state_machine(name="hpt-concurrency", roleArn="arn:aws:iam::123456789012:role/x",
                                  definition=json.dumps(trivial))
         split = tmp_path / "split.npz"
-        np.savez(split, **iris_arrays)
+        np.savez(split, **iris_arrays)  # type: ignore[arg-type]  # mypy#5382: a **dict could fill allow_pickle
         s3.put_object(Bucket=BUCKET, Key="datasets/iris/split.npz", Body=split.read_bytes())
         version = s3.head_object(Bucket=BUCKET, Key="datasets/iris/split.npz")["VersionId"]
 
@@ -100,6 +100,7 @@ def deployment(tmp_path: Path, iris_arrays: dict[str, np.ndarray],
                                  data_key="datasets/iris/split.npz", data_version=version)
             result = fan_out(request, services)
             assert result.status == "STARTED", result
+            assert result.execution_arn is not None
             payload: dict[str, Any] = json.loads(sfn.describe_execution(executionArn=result.execution_arn)["input"])
             return payload
 

@@ -368,8 +368,12 @@ def test_a_yaml_alias_bomb_is_refused_before_anything_is_built(monkeypatch: pyte
     assert len(text.encode()) < 400
     built: list[Any] = []
     original = _BoundedLoader.construct_object
-    monkeypatch.setattr(_BoundedLoader, "construct_object",
-                        lambda self, node, deep=False: built.append(node) or original(self, node, deep))
+
+    def recording(self: _BoundedLoader, node: yaml.Node, deep: bool = False) -> Any:
+        built.append(node)
+        return original(self, node, deep)
+
+    monkeypatch.setattr(_BoundedLoader, "construct_object", recording)
 
     # When / Then: refused from the node graph, with no Python object built
     with pytest.raises(ConfigError, match=r"^bomb\.yaml: line \d+: aliases expand the config past 1024 KiB"):

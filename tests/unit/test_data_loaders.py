@@ -76,9 +76,9 @@ def test_npz_fingerprint_follows_content(tmp_path: Path, iris_npz: Path, iris_ar
     copy.parent.mkdir()
     shutil.copy(iris_npz, copy)
     resaved = tmp_path / "resaved.npz"
-    np.savez(resaved, **iris_arrays)
+    np.savez(resaved, **iris_arrays)  # type: ignore[arg-type]  # mypy#5382: a **dict could fill allow_pickle
     changed = tmp_path / "changed.npz"
-    np.savez(changed, **{**iris_arrays, "y_test": iris_arrays["y_test"][::-1].copy()})
+    np.savez(changed, **{**iris_arrays, "y_test": iris_arrays["y_test"][::-1].copy()})  # type: ignore[arg-type]  # mypy#5382: a **dict could fill allow_pickle
 
     # When fingerprinted
     original = load_split(iris_npz).fingerprint

@@ -66,7 +66,7 @@ def test_param_grid_order_is_sklearn_parameter_grid_order_without_repeats(spec: 
 
 
 def test_param_grid_without_repeats_is_sklearn_parameter_grid_exactly() -> None:
-    spec = [{"a": [1, 2], "b": [True, None]}, {"c": [3]}]
+    spec: list[dict[str, list[Any]]] = [{"a": [1, 2], "b": [True, None]}, {"c": [3]}]
     assert list(ParamGrid(spec)) == list(ParameterGrid(spec))
     assert ParamGrid(spec).notes == []
 

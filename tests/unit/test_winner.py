@@ -71,7 +71,7 @@ def _closed_run(tuner: Any, outcomes: list[float | None]) -> Any:
             run_id="run-1", experiment_id=f"e{index}", index=index, algo="LogisticRegression", params={},
             data_fingerprint="fp", eval_split="validation",
             status=ExperimentStatus.FAILED if failed else ExperimentStatus.SUCCEEDED,
-            scores={} if failed else {"validation": {"accuracy": value}},
+            scores={} if value is None else {"validation": {"accuracy": value}},
             error_type="ValueError" if failed else None, error="boom" if failed else None,
         ))
     return tuner.finish_run("run-1")
