@@ -325,7 +325,7 @@ def test_failed_batch_is_recorded_and_the_run_still_succeeds(emulator: Emulator,
     assert execution["status"] == "SUCCEEDED", execution
     assert trained_batches(emulator) == [0, 1, 2, 3, 4]  # a handler error is not retried
     (failure,) = items(emulator, run["run_id"], "BATCHFAIL#")
-    assert failure["SK"] == {"S": "BATCHFAIL#000003"}
+    assert failure["SK"] == {"S": "BATCHFAIL#3"}
     assert failure["run_id"] == {"S": run["run_id"]}
     assert (failure["batch"], failure["start"], failure["stop"]) == ({"N": "3"}, {"N": "30"}, {"N": "40"})
     assert failure["error"] == {"S": "ValueError"}
@@ -335,11 +335,13 @@ def test_failed_batch_is_recorded_and_the_run_still_succeeds(emulator: Emulator,
     assert json.loads(execution["output"])["failed"] == 1
 
 
-def test_batch_numbers_are_zero_padded_to_six_digits(emulator: Emulator, start_run: Start) -> None:
-    run = start_run(batches=12, max_concurrency=12, fail_batches=[0, 9, 10, 11])
+def test_each_failed_batch_has_its_own_record(emulator: Emulator, start_run: Start) -> None:
+    run = start_run(batches=12, max_concurrency=12, fail_batches=[0, 1, 10, 11])
     assert emulator.wait_for_execution(run["execution_arn"], timeout=30)["status"] == "SUCCEEDED"
-    keys = sorted(item["SK"]["S"] for item in items(emulator, run["run_id"], "BATCHFAIL#"))
-    assert keys == ["BATCHFAIL#000000", "BATCHFAIL#000009", "BATCHFAIL#000010", "BATCHFAIL#000011"]
+    failures = items(emulator, run["run_id"], "BATCHFAIL#")
+    keys = sorted(item["SK"]["S"] for item in failures)
+    assert keys == ["BATCHFAIL#0", "BATCHFAIL#1", "BATCHFAIL#10", "BATCHFAIL#11"]
+    assert sorted(int(item["batch"]["N"]) for item in failures) == [0, 1, 10, 11]
 
 
 def test_throttled_trainer_is_retried_until_it_succeeds(emulator: Emulator, start_run: Start) -> None:
@@ -450,6 +452,25 @@ def test_events_outside_the_rule_reach_no_function(emulator: Emulator) -> None:
     emulator.s3.put_object(Bucket=emulator.bucket_name, Key="other/file.json", Body=b"{}")
     assert emulator.deliver_s3_object_created("other/file.json") == {}
     assert emulator.invocations() == []
+
+
+def test_a_disabled_rule_delivers_nothing(emulator: Emulator) -> None:
+    # Given: the stack's rule for the fan-out, as moto's EventBridge holds it, disabled
+    events = emulator.client("events")
+    (rule,) = [rule for rule in events.list_rules()["Rules"] if "EventPattern" in rule]
+    events.disable_rule(Name=rule["Name"])
+    emulator.s3.put_object(Bucket=emulator.bucket_name, Key="datasets/a.json", Body=b"{}")
+
+    # When / Then
+    assert emulator.deliver_s3_object_created("datasets/a.json") == {}
+    assert emulator.invocations() == []
+
+
+def test_a_template_the_sam_translator_refuses_is_an_error(project: Path) -> None:
+    template = project / "template.yaml"
+    template.write_text(template.read_text().replace("Type: EventBridgeRule", "Type: NoSuchEventSource"))
+    with pytest.raises(EmulatorError, match="the SAM transform failed"), Emulator(template):
+        pass
 
 
 def test_handler_output_goes_to_function_logs_not_stdout(project: Path) -> None:

@@ -35,6 +35,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ..errors import NotFoundError, StoreError
 from ..ports import MetadataTracker, MetricsTracker
 from ..records import Experiment, ExperimentStatus, ModelVersion, Run
+from ._common import error_code
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -67,10 +68,6 @@ def sortable_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 class _ConditionFailedError(Exception):
     """Internal signal: a conditional write was refused; ``item`` is the stored item when DynamoDB returned it."""
 
@@ -86,7 +83,7 @@ def _store_errors(action: str, table_name: str) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        if _error_code(exc) == _CONDITION_FAILED:
+        if error_code(exc) == _CONDITION_FAILED:
             raise _ConditionFailedError(exc.response.get("Item")) from exc  # type: ignore[arg-type]
         error = exc.response.get("Error", {})
         raise StoreError(

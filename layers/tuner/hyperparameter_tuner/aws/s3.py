@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import ConfigError, NotFoundError, StoreError
+from ..errors import NotFoundError, StoreError
 from ..ports import ResourceVersionControl
 from ..records import ArtifactRef
+from ._common import error_code, parse_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -20,30 +21,6 @@ __all__ = ["S3VersionControl", "parse_s3_uri"]
 _SHA256_METADATA = "sha256"
 _NULL_VERSION = "null"  # S3's version id of objects written while versioning was off
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"})
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """Split ``s3://bucket/key`` into ``(bucket, key)``; the key is taken verbatim (not URL-decoded).
-
-    Raises
-    ------
-    ConfigError
-        When ``uri`` is not an ``s3://`` URI with both a bucket and a key.
-
-    Examples
-    --------
-    >>> parse_s3_uri("s3://my-bucket/models/abc/model.joblib")
-    ('my-bucket', 'models/abc/model.joblib')
-    """
-    scheme, sep, rest = uri.partition("://")
-    bucket, _, key = rest.partition("/")
-    if not sep or scheme != "s3" or not bucket or not key:
-        raise ConfigError(f"{uri!r} is not an S3 object URI (expected s3://<bucket>/<key>)")
-    return bucket, key
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 class S3VersionControl(ResourceVersionControl):
@@ -91,7 +68,7 @@ class S3VersionControl(ResourceVersionControl):
         try:
             return dict(self.client.head_object(**kwargs))
         except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES or _error_code(exc) == "400" and version_id is not None:
+            if error_code(exc) in _MISSING_CODES or error_code(exc) == "400" and version_id is not None:
                 return None  # missing (or a version id S3 does not know)
             raise
 
@@ -168,7 +145,7 @@ class S3VersionControl(ResourceVersionControl):
                 response = self.client.get_object(Bucket=bucket, Key=key, VersionId=ref.version_id)
             body = response["Body"].read()
         except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
+            if error_code(exc) in _MISSING_CODES:
                 raise NotFoundError(f"artifact {ref.uri} (version {ref.version_id}) not found") from exc
             raise StoreError(f"{ref.uri}: cannot read the artifact ({_describe(exc)})") from exc
         except BotoCoreError as exc:

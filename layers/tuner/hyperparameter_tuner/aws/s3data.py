@@ -30,6 +30,7 @@ from ..data import (
     inspect_npz_split,
 )
 from ..errors import ConfigError, DataError, NotFoundError, StoreError
+from ._common import error_code
 from .events import DATASETS_PREFIX, SUCCESS_MARKER
 
 if TYPE_CHECKING:
@@ -72,11 +73,6 @@ class SplitObject:
     """ETag without the surrounding quotes."""
 
 
-def _client_error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Path,
               etag: str | None = None, max_bytes: int | None = None, counted: int = 0,
               slack: int = 0) -> tuple[str, str]:
@@ -95,12 +91,12 @@ def _download(s3: S3Client, bucket: str, key: str, version: str | None, dest: Pa
     try:
         response = s3.get_object(**args)
     except ClientError as exc:
-        if _client_error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404", "InvalidArgument"):
+        if error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404", "InvalidArgument"):
             raise DataError(f"s3://{bucket}/{key}: no such object") from None
-        if _client_error_code(exc) in ("PreconditionFailed", "412"):
+        if error_code(exc) in ("PreconditionFailed", "412"):
             # Overwritten since it was identified (unversioned bucket): a retry identifies the new bytes.
             raise StoreError(f"s3://{bucket}/{key}: changed while the run was being started; try again") from None
-        raise StoreError(f"s3://{bucket}/{key}: cannot read ({_client_error_code(exc)})") from exc
+        raise StoreError(f"s3://{bucket}/{key}: cannot read ({error_code(exc)})") from exc
     length = int(response.get("ContentLength") or 0)
     if max_bytes is not None and counted + length > max_bytes + slack:
         response["Body"].close()
@@ -202,9 +198,9 @@ def split_objects(s3: S3Client, bucket: str, data_key: str, *, version: str | No
         try:
             head = s3.head_object(**args)
         except ClientError as exc:
-            if _client_error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchVersion", "400"):
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchVersion", "400"):
                 continue
-            raise StoreError(f"s3://{bucket}/{key}: cannot read ({_client_error_code(exc)})") from exc
+            raise StoreError(f"s3://{bucket}/{key}: cannot read ({error_code(exc)})") from exc
         found = head.get("VersionId")
         objects.append(SplitObject(key, None if found in (None, "null") else str(found), head["ETag"].strip('"')))
     return objects
@@ -272,9 +268,9 @@ def read_text(s3: S3Client, bucket: str, key: str, max_bytes: int = MAX_CONFIG_B
         finally:
             stream.close()
     except ClientError as exc:
-        if _client_error_code(exc) in ("NoSuchKey", "404"):
+        if error_code(exc) in ("NoSuchKey", "404"):
             return None
-        raise StoreError(f"s3://{bucket}/{key}: cannot read ({_client_error_code(exc)})") from exc
+        raise StoreError(f"s3://{bucket}/{key}: cannot read ({error_code(exc)})") from exc
     if len(body) > max_bytes:
         raise ConfigError(f"s3://{bucket}/{key}: the config is over the {max_bytes // 1024} KiB limit")
     try:

@@ -25,6 +25,7 @@ from ..config import TuningConfig, load_config_text, parse_config
 from ..data import DEFAULT_MAX_DATA_BYTES, SplitData, load_split
 from ..errors import ConfigError, DataError, NotFoundError, TunerError
 from ..records import Experiment, ExperimentStatus, Run, RunStatus, content_id, utcnow
+from ._common import error_code, parse_s3_uri
 from .events import (
     CONFIG_NAMES,
     DATASETS_PREFIX,
@@ -156,7 +157,7 @@ class Services:
         if cached is not None:
             return cached
         dest = Path(self.settings.data_cache_dir) / run.data_fingerprint
-        bucket, data_key = _split_uri(run.data_uri)
+        bucket, data_key = parse_s3_uri(run.data_uri)
         fetched = fetch_split(self.s3, bucket, data_key, dest, versions=run.data_versions, target=target,
                               max_data_bytes=max_data_bytes)
         if fetched.fingerprint != run.data_fingerprint:
@@ -167,13 +168,6 @@ class Services:
         self._data.clear()  # one split per container is plenty; don't grow /tmp-backed memory without bound
         self._data[run.data_fingerprint] = split
         return split
-
-
-def _split_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise DataError(f"{uri}: not an s3:// URI")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
 
 
 # -- fan-out ---------------------------------------------------------------------------------------------------
@@ -300,7 +294,7 @@ def close_ended_run(event: ExecutionEnded, services: Services) -> FanOutResult:
             },
         )
     except ClientError as exc:
-        if exc.response["Error"].get("Code") != "ConditionalCheckFailedException":
+        if error_code(exc) != "ConditionalCheckFailedException":
             raise
         run = metadata.get_run(run_id)
         return FanOutResult(status="DUPLICATE", run_id=run_id, execution_arn=run.execution_arn,
@@ -418,7 +412,7 @@ def _start_execution(services: Services, run_id: str, payload: dict[str, Any]) -
             "executionArn"
         ]
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+        if error_code(exc) != "ExecutionAlreadyExists":
             raise
     # Same name: the execution of this very run already exists (an earlier delivery started it).
     return arn.replace(":stateMachine:", ":execution:") + f":{run_id}"

@@ -1,5 +1,6 @@
-"""Run the AWS workflow of ``template.yaml`` locally: moto for S3, DynamoDB, Lambda and Step Functions,
-every Lambda invocation routed to the function's real handler in this process.
+"""Run the AWS workflow of ``template.yaml`` locally: the template deployed as CloudFormation would (AWS's SAM
+translator, then moto's CloudFormation), every Lambda invocation routed to the function's real handler in this
+process. ``_template``'s docstring says what is moto's and what is ours.
 
 Importing this package does not import moto (the ``emulator`` extra); starting an :class:`Emulator` does.
 
@@ -16,18 +17,11 @@ Examples
 
 from __future__ import annotations
 
-from ._engine import (
-    DEFAULT_ACCOUNT_ID,
-    Emulator,
-    FaultHook,
-    FunctionInvocationError,
-    Invocation,
-    lambda_service_error,
-    throttle,
-)
+from ._engine import DEFAULT_ACCOUNT_ID, Emulator
 from ._events import execution_status_change_event, matches_pattern, s3_object_created_event, scheduled_event
+from ._faults import FaultHook, FunctionInvocationError, Invocation, lambda_service_error, throttle
 from ._runtime import FunctionSpec, LambdaContext
-from ._template import EmulatorError, Template, load_template, loads_template
+from ._template import NOT_IN_MOTO, EmulatorError, Template, load_template, loads_template
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -38,6 +32,7 @@ __all__ = [
     "FunctionSpec",
     "Invocation",
     "LambdaContext",
+    "NOT_IN_MOTO",
     "Template",
     "execution_status_change_event",
     "lambda_service_error",

@@ -1,15 +1,23 @@
-"""EventBridge events as AWS delivers them, and EventBridge pattern matching for the template's rules."""
+"""EventBridge events as AWS delivers them, and what a rule's target receives (matching is moto's)."""
 
 from __future__ import annotations
 
-import fnmatch
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-__all__ = ["execution_status_change_event", "matches_pattern", "s3_object_created_event", "scheduled_event"]
+from ._template import EmulatorError
+
+__all__ = [
+    "execution_status_change_event",
+    "matches_pattern",
+    "s3_object_created_event",
+    "scheduled_event",
+    "target_input",
+]
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -24,15 +32,9 @@ def s3_object_created_event(
     *,
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT_ID,
-    sequencer: str | None = None,
-    reason: str = "PutObject",
-    time: datetime | None = None,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
-    """Build the EventBridge "Object Created" event that S3 sends for a new object.
-
-    The shape is the one S3 delivers to EventBridge when the bucket has EventBridge notifications
-    enabled, so a handler wired through an ``EventBridgeRule`` sees exactly this event.
+    """Build the EventBridge "Object Created" event that S3 sends for a new object ``PutObject`` wrote, when the
+    bucket has EventBridge notifications enabled: what a handler wired through an ``EventBridgeRule`` receives.
 
     Parameters
     ----------
@@ -51,14 +53,6 @@ def s3_object_created_event(
         Region of the bucket.
     account_id : str, default "123456789012"
         Account that owns the bucket (moto's default account).
-    sequencer : str or None, default None
-        S3 event sequencer; a hex timestamp when omitted.
-    reason : str, default "PutObject"
-        The API that created the object (``PutObject``, ``CompleteMultipartUpload``, ``CopyObject``, ...).
-    time : datetime or None, default None
-        Event time; now (UTC) when omitted.
-    event_id : str or None, default None
-        Event id; a random UUID when omitted.
 
     Returns
     -------
@@ -71,29 +65,37 @@ def s3_object_created_event(
     >>> event["detail-type"], event["detail"]["object"]["etag"], event["detail"]["object"]["version-id"]
     ('Object Created', 'abc', 'v1')
     """
-    when = (time or datetime.now(UTC)).astimezone(UTC)
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "etag": etag.strip('"')}
     if version_id is not None:
         obj["version-id"] = version_id
-    obj["sequencer"] = sequencer or f"{int(when.timestamp() * 1_000_000):016X}"
+    obj["sequencer"] = f"{int(datetime.now(UTC).timestamp() * 1_000_000):016X}"
+    detail = {
+        "version": "0",
+        "bucket": {"name": bucket},
+        "object": obj,
+        "request-id": uuid.uuid4().hex[:16].upper(),
+        "requester": account_id,
+        "source-ip-address": "127.0.0.1",
+        "reason": "PutObject",
+    }
+    return _envelope("aws.s3", "Object Created", [f"arn:aws:s3:::{bucket}"], detail, region, account_id)
+
+
+def _envelope(
+    source: str, detail_type: str, resources: list[str], detail: dict[str, Any], region: str, account_id: str,
+    when: datetime | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The fields every EventBridge event has."""
     return {
         "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
         "account": account_id,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": obj,
-            "request-id": uuid.uuid4().hex[:16].upper(),
-            "requester": account_id,
-            "source-ip-address": "127.0.0.1",
-            "reason": reason,
-        },
+        "resources": resources,
+        "detail": detail,
     }
 
 
@@ -102,8 +104,6 @@ def scheduled_event(
     *,
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT_ID,
-    time: datetime | None = None,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
     """Build the "Scheduled Event" EventBridge sends to a scheduled rule's target that has no ``Input``.
 
@@ -113,10 +113,6 @@ def scheduled_event(
         ARN of the rule (the event's only resource).
     region, account_id : str
         Where the rule lives.
-    time : datetime or None, default None
-        The tick; now (UTC) when omitted.
-    event_id : str or None, default None
-        Event id; a random UUID when omitted.
 
     Returns
     -------
@@ -129,18 +125,7 @@ def scheduled_event(
     >>> event["source"], event["detail-type"], event["detail"]
     ('aws.events', 'Scheduled Event', {})
     """
-    when = (time or datetime.now(UTC)).astimezone(UTC)
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": account_id,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [rule_arn],
-        "detail": {},
-    }
+    return _envelope("aws.events", "Scheduled Event", [rule_arn], {}, region, account_id)
 
 
 def _epoch_millis(value: Any) -> int | None:
@@ -154,7 +139,6 @@ def execution_status_change_event(
     *,
     region: str = DEFAULT_REGION,
     account_id: str = DEFAULT_ACCOUNT_ID,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
     """Build the "Step Functions Execution Status Change" event Step Functions sends to the default event bus
     when a STANDARD execution changes status, from the execution's ``DescribeExecution`` reply.
@@ -166,8 +150,6 @@ def execution_status_change_event(
         ``input``, ``output``, ``error``, ``cause``).
     region, account_id : str
         Where the state machine lives.
-    event_id : str or None, default None
-        Event id; a random UUID when omitted.
 
     Returns
     -------
@@ -182,38 +164,27 @@ def execution_status_change_event(
     ('aws.states', 'Step Functions Execution Status Change', 'ABORTED')
     """
     stopped = execution.get("stopDate")
-    when = (stopped if isinstance(stopped, datetime) else datetime.now(UTC)).astimezone(UTC)
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": account_id,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [execution["executionArn"]],
-        "detail": {
-            "executionArn": execution["executionArn"],
-            "stateMachineArn": execution["stateMachineArn"],
-            "name": execution["name"],
-            "status": execution["status"],
-            "startDate": _epoch_millis(execution.get("startDate")),
-            "stopDate": _epoch_millis(stopped),
-            "input": execution.get("input"),
-            "output": execution.get("output"),
-            "inputDetails": {"included": True},
-            "outputDetails": {"included": True} if execution.get("output") is not None else None,
-            "error": execution.get("error"),
-            "cause": execution.get("cause"),
-        },
+    detail = {
+        "executionArn": execution["executionArn"],
+        "stateMachineArn": execution["stateMachineArn"],
+        "name": execution["name"],
+        "status": execution["status"],
+        "startDate": _epoch_millis(execution.get("startDate")),
+        "stopDate": _epoch_millis(stopped),
+        "input": execution.get("input"),
+        "output": execution.get("output"),
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if execution.get("output") is not None else None,
+        "error": execution.get("error"),
+        "cause": execution.get("cause"),
     }
+    when = stopped if isinstance(stopped, datetime) else None
+    kind = "Step Functions Execution Status Change"
+    return _envelope("aws.states", kind, [execution["executionArn"]], detail, region, account_id, when)
 
 
 def matches_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-    """Tell whether an EventBridge event pattern matches an event.
-
-    Supports exact values, ``prefix``, ``suffix``, ``anything-but``, ``exists``, ``equals-ignore-case``,
-    ``wildcard`` (``*`` only) and ``numeric`` comparisons, nested to any depth.
+    """Tell whether an EventBridge event pattern matches an event, with moto's EventBridge matcher.
 
     Parameters
     ----------
@@ -233,58 +204,40 @@ def matches_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> boo
     ...                 {"detail": {"object": {"key": "datasets/a.npz"}}})
     True
     """
-    for field, expected in pattern.items():
-        present = field in event
-        actual = event.get(field)
-        if isinstance(expected, Mapping):
-            if not isinstance(actual, Mapping) or not matches_pattern(expected, actual):
-                return False
-            continue
-        rules = expected if isinstance(expected, list) else [expected]
-        values = actual if isinstance(actual, list) else [actual]
-        if not any(_matches_rule(rule, present, value) for rule in rules for value in values or [None]):
-            return False
-    return True
+    from moto.events.models import EventPattern
+
+    return EventPattern.load(json.dumps(pattern)).matches_event(dict(event))  # type: ignore[arg-type]
 
 
-def _matches_rule(rule: Any, present: bool, value: Any) -> bool:
-    if not isinstance(rule, Mapping):
-        return present and rule == value
-    if "exists" in rule:
-        return bool(rule["exists"]) == present
-    if not present:
-        return False
-    if "prefix" in rule:
-        return isinstance(value, str) and value.startswith(str(rule["prefix"]))
-    if "suffix" in rule:
-        return isinstance(value, str) and value.endswith(str(rule["suffix"]))
-    if "equals-ignore-case" in rule:
-        return isinstance(value, str) and value.lower() == str(rule["equals-ignore-case"]).lower()
-    if "wildcard" in rule:
-        return isinstance(value, str) and _wildcard(str(rule["wildcard"]), value)
-    if "anything-but" in rule:
-        excluded = rule["anything-but"]
-        if isinstance(excluded, Mapping):
-            return not any(_matches_rule({op: arg}, present, value) for op, arg in excluded.items())
-        return value not in (excluded if isinstance(excluded, list) else [excluded])
-    if "numeric" in rule:
-        return _numeric(rule["numeric"], value)
-    raise ValueError(f"unsupported EventBridge pattern rule {dict(rule)!r}")
+def target_input(target: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
+    """Return what an EventBridge rule target receives for ``event``: its ``Input``, ``InputPath`` or the event.
 
+    Parameters
+    ----------
+    target : Mapping
+        The target as ``ListTargetsByRule`` describes it.
+    event : Mapping
+        The matched event.
 
-def _wildcard(pattern: str, value: str) -> bool:
-    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+    Returns
+    -------
+    Any
+        The payload for the target.
 
+    Examples
+    --------
+    >>> target_input({"Input": '{"kind": "schedule"}'}, {"source": "aws.events"})
+    {'kind': 'schedule'}
+    >>> target_input({"InputPath": "$.detail.object"}, {"detail": {"object": {"key": "k"}}})
+    {'key': 'k'}
+    """
+    if "InputTransformer" in target:
+        raise EmulatorError("EventBridge InputTransformer is not supported by the emulator")
+    if "Input" in target:
+        return json.loads(target["Input"])
+    if target.get("InputPath", "$") == "$":
+        return dict(event)
+    from jsonpath_ng import parse
 
-def _numeric(conditions: list[Any], value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    checks = {
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        "=": lambda a, b: a == b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-    }
-    pairs = zip(conditions[::2], conditions[1::2], strict=True)
-    return all(checks[op](value, bound) for op, bound in pairs)
+    matches = parse(target["InputPath"]).find(event)
+    return matches[0].value if matches else None
