@@ -76,7 +76,6 @@ def _summarise(chunks: Iterator[Any] | list[Any], is_text: bool) -> LabelSummary
     return LabelSummary(is_text=is_text, classes=frozenset(classes), non_integer=non_integer)
 
 
-
 @dataclass
 class SplitReport:
     """What the standard-library inspection of a split found: shapes (or rows), bytes and label summaries."""
@@ -104,7 +103,6 @@ def check_data_size(total: int, max_bytes: int | None, where: str, what: str, sl
         extra = f" + {_human(slack)} for headers" if slack else ""
         raise DataError(f"{where}: {what} {_human(total)} ({total} bytes), over max_data_bytes {max_bytes}"
                         f" ({_human(max_bytes)}{extra}); raise max_data_bytes in the config to accept it")
-
 
 
 _NPY_MAGIC = b"\x93NUMPY"

@@ -61,7 +61,6 @@ def sortable_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
 

@@ -293,7 +293,6 @@ class DynamoDBMetadataTracker(_DynamoDBAdapter, MetadataTracker):
         return True
 
 
-
 class DynamoDBMetricsTracker(_DynamoDBAdapter, MetricsTracker):
     """:class:`MetricsTracker` on a DynamoDB table, optionally also emitting CloudWatch metrics.
 

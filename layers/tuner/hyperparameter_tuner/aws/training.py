@@ -20,7 +20,6 @@ class TimeBudgetError(TunerError):
     """A trainer invocation ran out of time before its batch was done (not an experiment's failure)."""
 
 
-
 class BatchResult(BaseModel):
     """Counts for one batch (small: it goes back to Step Functions and is discarded)."""
 
