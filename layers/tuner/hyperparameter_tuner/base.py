@@ -1,5 +1,8 @@
 """``BaseHyperparameterTuner``: the spec's component. It owns the grid, ids, training, saving, tracking and
 winner selection; a concrete tuner decides *where* experiments run by implementing :meth:`run_experiment`.
+
+What one experiment runs (``derive_random_state``, ``build_spec``, ``train``, ``fit_candidate``) lives in
+:mod:`._execution` and is re-exported here; how a run closes (``run_verdict``) lives in :mod:`._closing`.
 """
 
 from __future__ import annotations
@@ -9,21 +12,23 @@ import io
 import math
 import pickle
 import threading
-import time
-import traceback
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._threads import pinned_threads
+from ._closing import run_verdict
+from ._execution import _one_line as _one_line
+from ._execution import _origin as _origin
+from ._execution import build_spec as build_spec
+from ._execution import derive_random_state as derive_random_state
+from ._execution import fit_candidate
+from ._execution import train as train
 from ._workers import FitOutcome
 from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from .data import SplitData, load_split
 from .errors import ConfigError, StoreError, TunerError
 from .grid import ParamSpec, expand_grid
-from .metrics import score_estimator
 from .ports import MetadataTracker, MetricsTracker, ResourceVersionControl
 from .records import (
     Experiment,
@@ -32,10 +37,9 @@ from .records import (
     ModelVersion,
     Run,
     RunStatus,
-    content_id,
     utcnow,
 )
-from .trainers import get_trainer_class, trainer_info
+from .trainers import get_trainer_class
 
 __all__ = ["BaseHyperparameterTuner"]
 
@@ -47,70 +51,6 @@ _COMPONENTS = {
 
 
 _IMPORT_LOCK = threading.Lock()
-
-
-def derive_random_state(seed: int, algo: str, params: Mapping[str, Any], trainer_config: Mapping[str, Any]) -> int:
-    """A ``random_state`` that depends only on the candidate and the seed, never on workers or order.
-
-    Examples
-    --------
-    >>> derive_random_state(0, "SVC", {"C": 1}, {}) == derive_random_state(0, "SVC", {"C": 1}, {})
-    True
-    """
-    return int(content_id("random_state", seed, algo, dict(params), dict(trainer_config)), 16) % (2**31 - 1)
-
-
-def build_spec(config: TuningConfig, index: int, algo: str, params: dict[str, Any],
-               data_fingerprint: str) -> ExperimentSpec:
-    """The fully determined experiment for one candidate of ``config``: derived ``random_state`` and content id."""
-    trainer_config = config.trainer_config.get(algo, {})
-    if (
-        trainer_info(algo).takes_random_state
-        and "random_state" not in params
-        and "random_state" not in trainer_config
-    ):
-        params = {**params, "random_state": derive_random_state(config.seed, algo, params, trainer_config)}
-    experiment_id = content_id(algo, params, trainer_config, data_fingerprint)
-    return ExperimentSpec(experiment_id=experiment_id, index=index, algo=algo, params=params,
-                          trainer_config=trainer_config, data_fingerprint=data_fingerprint)
-
-
-def train(config: TuningConfig, data: SplitData, algo: str, params: dict[str, Any],
-          trainer_config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """Build, fit and score one estimator under the config's thread limit.
-
-    Returns the fitted estimator and its ``scores`` (every metric on every scored split), ``fit_time``,
-    ``score_time`` and ``warnings`` (the first five distinct messages).
-    """
-    estimator = get_trainer_class(algo)(**trainer_config, **params)
-    # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
-    # One thread budget on every path (serial, pool, Lambda, emulator): scores never depend on where they ran.
-    with warnings.catch_warnings(record=True) as caught, pinned_threads(config.threads):
-        warnings.simplefilter("always")
-        tick = time.perf_counter()
-        estimator.fit(data.X_train, data.y_train)
-        fit_time = time.perf_counter() - tick
-        scores: dict[str, dict[str, float]] = {}
-        tick = time.perf_counter()
-        for split, X, y in data.scoring_splits(include_test=config.score_test):
-            scores[split] = score_estimator(estimator, X, y, config.metrics)
-        score_time = time.perf_counter() - tick
-    messages = list(dict.fromkeys(f"{w.category.__name__}: {_one_line(w.message)}" for w in caught))[:5]
-    return estimator, {"scores": scores, "fit_time": fit_time, "score_time": score_time, "warnings": messages}
-
-
-def fit_candidate(config: TuningConfig, data: SplitData, spec: ExperimentSpec) -> FitOutcome:
-    """Fit, score and pickle one experiment without writing anything; a failure is an ``"error"`` outcome."""
-    started = utcnow()
-    try:
-        estimator, trained = train(config, data, spec.algo, spec.params, spec.trainer_config)
-        # A plain pickle (protocol 5) is what joblib.dump would write minus its wrapper, in a fraction of the
-        # time; joblib.load reads it, so models stay loadable with the tool scikit-learn documents.
-        payload = pickle.dumps(estimator, protocol=5)
-    except Exception as exc:  # noqa: BLE001 - any error of a user's fit is recorded, like error_score
-        error = _one_line(exc) + ("" if isinstance(exc, TunerError) else _origin(exc))
-        return FitOutcome("error", started, error_type=type(exc).__name__, error=error)
-    return FitOutcome("ok", started, model=payload, **trained)
 
 
 class BaseHyperparameterTuner(ABC):
@@ -473,43 +413,8 @@ class BaseHyperparameterTuner(ABC):
         run = self.metadata_tracker.get_run(run_id)
         if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
             return run  # closed already (by the execution-ended rule, or an earlier reducer): never rewritten
-        reverse = run.direction == "maximize"
-        best: tuple[int, str, float] | None = None  # (index, id, value): O(1) memory however large the run
-        failed = total = 0
-        for experiment in self.metadata_tracker.iter_experiments(run_id):
-            total += 1
-            if experiment.status is ExperimentStatus.FAILED:
-                failed += 1
-                continue
-            value = experiment.scores.get(experiment.eval_split, {}).get(run.perf_metric)
-            if experiment.status is not ExperimentStatus.SUCCEEDED or value is None or math.isnan(value):
-                continue
-            candidate = (experiment.index, experiment.experiment_id, value)
-            if best is None:
-                best = candidate
-                continue
-            # The spec's selection on the pair, listed in grid order: ties go to the earlier experiment,
-            # whatever order the store returned the records in.
-            first, second = sorted([best, candidate])
-            chosen = self._get_winning_experiment({first[1]: first[2], second[1]: second[2]}, reverse=reverse)
-            best = first if chosen == first[1] else second
-        failed += max(run.total - total, 0)  # experiments that never got a record (a lost batch)
-        ratio = failed / run.total if run.total else 1.0
-        winner: str | None = None
-        reason: str | None = None
-        if best is None:
-            status = RunStatus.FAILED
-            reason = (f"all {run.total} experiments failed" if failed >= run.total
-                      else "no experiment has a value for the performance metric")
-        elif ratio > self.config.max_failure_ratio:
-            # A FAILED run has no winner anywhere (API, CLI, reducer event, run record); the best candidate is
-            # named in the reason only, so a user can see what the run would have picked.
-            status = RunStatus.FAILED
-            reason = (f"{failed} of {run.total} experiments failed ({ratio:.0%}), above max_failure_ratio "
-                      f"{self.config.max_failure_ratio:.0%}; best candidate {best[1]} "
-                      f"({run.perf_metric}={best[2]:.6g})")
-        else:
-            status, winner = RunStatus.SUCCEEDED, best[1]
+        status, winner, reason = run_verdict(run, self.metadata_tracker.iter_experiments(run_id),
+                                             self.config.max_failure_ratio, self._get_winning_experiment)
         return self.metadata_tracker.update_run(
             run_id, status=status, winner=winner, reason=reason, finished_at=utcnow()
         )
@@ -522,16 +427,3 @@ class BaseHyperparameterTuner(ABC):
             raise TunerError(f"experiment {experiment.experiment_id} has no saved model")
         data = self.resource_version_control.load(experiment.artifact)  # raises IntegrityError on mismatch
         return joblib.load(io.BytesIO(data))
-
-
-def _one_line(exc: BaseException | Warning | str) -> str:
-    text = " ".join(str(exc).split())
-    return text[:500] or type(exc).__name__
-
-
-def _origin(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return ""
-    last = frames[-1]
-    return f" (at {Path(last.filename).name}:{last.lineno})"

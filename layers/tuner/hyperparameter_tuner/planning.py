@@ -136,8 +136,8 @@ def estimate_from_sample(config: TuningConfig, data: SplitData, per_trainer: int
     would run until it is stopped. A candidate that fails to fit is skipped; a trainer none of whose samples fit
     gets ``None``.
     """
+    from ._execution import build_spec, fit_candidate
     from ._workers import WorkerPool, can_fork
-    from .base import build_spec, fit_candidate
     from .grid import ParamGrid
     from .trainers import get_trainer_class
 

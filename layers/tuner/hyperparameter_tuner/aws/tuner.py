@@ -27,6 +27,7 @@ from ..errors import ConfigError, RunFailedError, TunerError
 from ..grid import ParamSpec
 from ..records import ExperimentStatus, Run, RunStatus
 from ..results import RunResult
+from ._common import error_code
 from .dynamodb import DynamoDBMetadataTracker, DynamoDBMetricsTracker
 from .events import execution_failure_reason
 from .s3 import S3VersionControl
@@ -297,7 +298,7 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
         try:
             execution = self._sfn.describe_execution(executionArn=arn)
         except ClientError as exc:
-            if exc.response["Error"].get("Code") == "ExecutionDoesNotExist":
+            if error_code(exc) == "ExecutionDoesNotExist":
                 return run  # not started yet (the fan-out records the run first)
             raise
         if execution["status"] in _EXECUTION_GOING_ON:

@@ -1,0 +1,119 @@
+"""The reducer step: record failed batches, pick the winner, close the run and publish the completion event."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from ..config import parse_config
+from ..records import Experiment, ExperimentStatus, Run, RunStatus, utcnow
+from .services import Services, _count
+
+if TYPE_CHECKING:
+    from .tuner import StepFunctionsTuner
+
+__all__ = ["COMPLETION_DETAIL_TYPE", "COMPLETION_SOURCE", "ReduceResult", "iter_batch_failures", "reduce_run"]
+
+COMPLETION_SOURCE = "hyperparameter-tuner"
+COMPLETION_DETAIL_TYPE = "Tuning Run Completed"
+
+
+class ReduceResult(BaseModel):
+    """The closed run's summary (the reducer's reply and the ``Tuning Run Completed`` event's detail).
+
+    ``winner``, ``value`` and ``model_uri`` are ``None`` unless the run SUCCEEDED: a FAILED run has no winner
+    (its ``reason`` says why, and names the best candidate when one scored).
+    """
+
+    run_id: str
+    status: str
+    winner: str | None = None
+    perf_metric: str
+    value: float | None = None
+    model_uri: str | None = None
+    reason: str | None = None
+
+
+def iter_batch_failures(services: Services, run_id: str) -> Iterator[dict[str, Any]]:
+    """Yield the ``BATCHFAIL#`` items the state machine's Catch wrote for a run (paginated Query)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    paginator = services.dynamodb.get_paginator("query")
+    for page in paginator.paginate(
+        TableName=services.settings.table_name,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+        ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}, ":prefix": {"S": "BATCHFAIL#"}},
+    ):
+        for item in page.get("Items", []):
+            yield {key: deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _record_batch_failures(services: Services, tuner: StepFunctionsTuner, run: Run) -> None:
+    metadata = tuner.metadata_tracker
+    for failure in iter_batch_failures(services, run.run_id):
+        cause = _describe_failure(failure)
+        for spec in tuner.iter_specs(run.data_fingerprint, int(failure["start"]), int(failure["stop"])):
+            if metadata.get_experiment(run.run_id, spec.experiment_id) is None:
+                metadata.put_experiment(Experiment.from_spec(
+                    spec, run.run_id, status=ExperimentStatus.FAILED, error_type="BatchFailed",
+                    error=f"trainer batch {failure['batch']} failed: {cause}", finished_at=utcnow(), final=True,
+                ))
+
+
+def _describe_failure(failure: dict[str, Any]) -> str:
+    error = str(failure.get("error") or "States.TaskFailed")
+    cause = str(failure.get("cause") or "")
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and "errorMessage" in parsed:
+            cause = f"{parsed.get('errorType', '')}: {parsed['errorMessage']}".strip(": ")
+    except ValueError:
+        pass
+    return f"{error} ({' '.join(cause.split())[:300]})" if cause else error
+
+
+def reduce_run(run_id: str, services: Services) -> ReduceResult:
+    """Record failed batches, pick the winner, close the run and publish the completion event.
+
+    Idempotent: a run already closed is summarised again without new writes or a second event.
+    """
+    metadata = services.metadata()
+    run = metadata.get_run(run_id)
+    if run.status not in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+        tuner = services.tuner(parse_config(run.config, f"run {run_id} config"))
+        _record_batch_failures(services, tuner, run)
+        run = tuner.finish_run(run_id)
+        _publish(services, run, metadata)
+        _count(services, f"Runs{run.status.value.title()}")
+    else:
+        _count(services, "ReductionsRepeated")  # a retried reducer: nothing written, nothing published
+    return _summary(run, metadata)
+
+
+def _summary(run: Run, metadata: Any) -> ReduceResult:
+    value = model_uri = winner_id = None
+    if run.status is RunStatus.SUCCEEDED and run.winner is not None:
+        winner_id = run.winner
+        winner = metadata.get_experiment(run.run_id, run.winner)
+        if winner is not None:
+            value = winner.metrics.get(run.perf_metric)
+            model_uri = winner.artifact.uri if winner.artifact else None
+    if value is not None and not math.isfinite(value):
+        value = None  # the event is strict JSON: no NaN
+    return ReduceResult(run_id=run.run_id, status=run.status.value, winner=winner_id, perf_metric=run.perf_metric,
+                        value=value, model_uri=model_uri, reason=run.reason)
+
+
+def _publish(services: Services, run: Run, metadata: Any) -> None:
+    detail = _summary(run, metadata).model_dump(mode="json")
+    services.events.put_events(Entries=[{
+        "Source": COMPLETION_SOURCE, "DetailType": COMPLETION_DETAIL_TYPE,
+        "Detail": json.dumps(detail, allow_nan=False),
+        "EventBusName": services.settings.event_bus_name,
+    }])
+
