@@ -1,6 +1,6 @@
 """Run the AWS workflow of ``template.yaml`` locally: the template deployed as CloudFormation would (AWS's SAM
 translator, then moto's CloudFormation), every Lambda invocation routed to the function's real handler in this
-process. ``_template``'s docstring says what is moto's and what is ours.
+process. The README's "Rehearse without an account" says what is moto's and what is ours.
 
 Importing this package does not import moto (the ``emulator`` extra); starting an :class:`Emulator` does.
 

@@ -1,5 +1,5 @@
 """The emulator engine: the template deployed as a moto CloudFormation stack, every Lambda invocation routed to the
-real handler in this process. What is moto's and what is ours is listed in ``_template``'s docstring."""
+real handler in this process (what is moto's and what is ours: the README's "Rehearse without an account")."""
 
 from __future__ import annotations
 

@@ -1,22 +1,9 @@
 """The SAM template as CloudFormation deploys it: parsed, expanded by AWS's own SAM translator, ready for moto.
 
-What is moto's and what is ours when the emulator deploys a template (moto 5.2.5):
-
-- ``samtranslator`` expands the SAM template (parameters, ``Globals``, policy templates, events into rules and
-  permissions) exactly as the ``AWS::Serverless-2016-10-31`` transform does; moto's CloudFormation then creates the
-  stack, resolving every intrinsic function, parameter and condition.
-- Ours, in :meth:`Template.to_cloudformation`: local artifact paths are "packaged" as ``sam package`` would, but
-  code and layers point at an S3 object that does not exist (moto is told not to check, ``VALIDATE_LAMBDA_S3``):
-  the handlers run in-process from ``CodeUri``. Each state machine's definition is read from its local
-  ``DefinitionUri``, its ``DefinitionSubstitutions`` spelt as an ``Fn::Join``: moto neither loads
-  ``DefinitionS3Location`` nor applies substitutions.
-- Ours, around the stack (``Emulator``): moto's CloudFormation creates state machines in a Step Functions backend
-  that does not execute them, so the emulator points it at the one that does; it applies the bucket's
-  ``VersioningConfiguration``, which moto's ``AWS::S3::Bucket`` ignores; it keeps moto's EventBridge from
-  matching every event to a rule that has no pattern (a schedule); it delivers events to Lambda targets (S3
-  "Object Created" events and rules' targets, which moto's EventBridge cannot invoke), and routes every Lambda
-  invocation to the real handler, in this process.
-- Left out of the stack: the types in :data:`NOT_IN_MOTO`, which moto's CloudFormation cannot create.
+What is moto's and what is ours: the README's "Rehearse without an account". Ours here: code and layers are
+"packaged" as an S3 object that does not exist (moto is told not to check, ``VALIDATE_LAMBDA_S3``; the handlers run
+from ``CodeUri``), and each state machine's definition is read from ``DefinitionUri`` with its
+``DefinitionSubstitutions`` spelt as an ``Fn::Join`` (moto does neither).
 """
 
 from __future__ import annotations
