@@ -523,34 +523,33 @@ class Emulator:
         spec = self._function_by_name(function_name)
         if spec is None:
             return original(backend, function_name, qualifier, body, headers, response_headers)
-        event = json.loads(body) if body else {}
-        started = time.monotonic()
+        event, started, context = json.loads(body) if body else {}, time.monotonic(), LambdaContext.for_function(spec)
         with self._lock:
             faults = list(self._faults)
-        context = LambdaContext.for_function(spec)
+        error, value = None, None
         try:
             for hook in faults:
                 hook(spec.logical_id, event)
             with self._require_environ().scoped(spec.environment), self._captured_output(spec.logical_id):
                 value = self._loader.handler(spec)(event, context)
             try:
-                encoded = json.dumps(value).encode()
+                return json.dumps(value).encode()
             except (TypeError, ValueError) as exc:
                 raise _MarshalError(f"Unable to marshal response: {exc}") from exc
         except Exception as exc:
             if is_service_error(exc):  # a Lambda service error: moto replies with it, Step Functions sees Lambda.<Code>
                 error = getattr(exc, "error_type", type(exc).__name__)
-                self._record(Invocation(spec.logical_id, event, error, None, started, time.monotonic()))
                 raise
-            payload = error_payload(exc, context.aws_request_id)
+            value = error_payload(exc, context.aws_request_id)
             if isinstance(exc, _MarshalError):
-                payload["errorType"] = "Runtime.MarshalError"
-            logger.debug("%s raised %s", spec.logical_id, payload["errorType"], exc_info=exc)
-            self._record(Invocation(spec.logical_id, event, payload["errorType"], payload, started, time.monotonic()))
+                value["errorType"] = "Runtime.MarshalError"
+            error = value["errorType"]
+            logger.debug("%s raised %s", spec.logical_id, error, exc_info=exc)
             response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps(payload).encode()
-        self._record(Invocation(spec.logical_id, event, None, value, started, time.monotonic()))
-        return encoded
+            return json.dumps(value).encode()
+        finally:
+            with self._lock:
+                self._invocations.append(Invocation(spec.logical_id, event, error, value, started, time.monotonic()))
 
     @contextmanager
     def _captured_output(self, logical_id: str) -> Iterator[None]:
@@ -567,10 +566,6 @@ class Emulator:
         if self._environ is None:
             raise EmulatorError("the emulator is not running")
         return self._environ
-
-    def _record(self, invocation: Invocation) -> None:
-        with self._lock:
-            self._invocations.append(invocation)
 
     def _function(self, logical_id: str) -> FunctionSpec:
         try:
