@@ -190,7 +190,14 @@ class Emulator:
         ]
         for execution_arn in running:
             logger.warning("stopping execution %s still running at emulator shutdown", execution_arn)
-            _stop_execution(self.sfn, execution_arn)
+            for _ in range(200):  # moto 5.2.5 raises AttributeError until the execution's worker thread has started
+                try:
+                    self.sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
+                    break
+                except AttributeError:
+                    time.sleep(0.05)
+            else:
+                logger.warning("could not stop execution %s: it never started", execution_arn)
         deadline = time.monotonic() + timeout
         for execution_arn in running:
             with suppress(TimeoutError):
@@ -580,14 +587,3 @@ class Emulator:
 
 class _MarshalError(Exception):
     """The handler's return value is not JSON-serialisable."""
-
-
-def _stop_execution(sfn: Any, execution_arn: str, attempts: int = 200) -> None:
-    """Stop an execution once moto has started it (moto 5.2.5 raises ``AttributeError`` until then)."""
-    for _ in range(attempts):
-        try:
-            sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
-            return
-        except AttributeError:
-            time.sleep(0.05)
-    logger.warning("could not stop execution %s: it never started", execution_arn)
