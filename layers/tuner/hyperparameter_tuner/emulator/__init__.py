@@ -1,6 +1,6 @@
 """Run the AWS workflow of ``template.yaml`` locally: the template deployed as CloudFormation would (AWS's SAM
 translator, then moto's CloudFormation), every Lambda invocation routed to the function's real handler in this
-process. ``_template``'s docstring says what is moto's and what is ours.
+process. The README's "Rehearse without an account" says what is moto's and what is ours.
 
 Importing this package does not import moto (the ``emulator`` extra); starting an :class:`Emulator` does.
 
@@ -17,22 +17,19 @@ Examples
 
 from __future__ import annotations
 
-from ._engine import DEFAULT_ACCOUNT_ID, Emulator
-from ._events import execution_status_change_event, matches_pattern, s3_object_created_event, scheduled_event
-from ._faults import FaultHook, FunctionInvocationError, Invocation, lambda_service_error, throttle
-from ._runtime import FunctionSpec, LambdaContext
+from ._engine import Emulator
+from ._events import execution_status_change_event, matches_pattern, s3_object_created_event
+from ._faults import FunctionInvocationError, Invocation, lambda_service_error, throttle
+from ._runtime import LambdaContext
 from ._template import NOT_IN_MOTO, EmulatorError, Template, load_template, loads_template
 
 __all__ = [
-    "DEFAULT_ACCOUNT_ID",
+    "NOT_IN_MOTO",
     "Emulator",
     "EmulatorError",
-    "FaultHook",
     "FunctionInvocationError",
-    "FunctionSpec",
     "Invocation",
     "LambdaContext",
-    "NOT_IN_MOTO",
     "Template",
     "execution_status_change_event",
     "lambda_service_error",
@@ -40,6 +37,5 @@ __all__ = [
     "loads_template",
     "matches_pattern",
     "s3_object_created_event",
-    "scheduled_event",
     "throttle",
 ]

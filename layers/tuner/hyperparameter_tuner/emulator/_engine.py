@@ -1,5 +1,5 @@
 """The emulator engine: the template deployed as a moto CloudFormation stack, every Lambda invocation routed to the
-real handler in this process. What is moto's and what is ours is listed in ``_template``'s docstring."""
+real handler in this process (what is moto's and what is ours: the README's "Rehearse without an account")."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
-from typing import Any, TextIO
+from typing import Any
 from unittest import mock
 
 from ._events import (
+    DEFAULT_ACCOUNT_ID,
     execution_status_change_event,
     matches_pattern,
     s3_object_created_event,
@@ -30,12 +31,11 @@ __all__ = ["DEFAULT_ACCOUNT_ID", "Emulator"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
 _MOCK_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # Variables that would send boto3 elsewhere than the mock (moto sets fake keys itself).
 _UNSET_ENVIRONMENT = (
     "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-)
+)  # fmt: skip
 
 
 class Emulator:
@@ -52,17 +52,11 @@ class Emulator:
         The SAM template.
     region : str, default "us-east-1"
         Region of the emulated account.
-    stack_name : str, default "hpt-emulator"
-        Name of the stack (prefix of generated physical names).
     parameters : Mapping[str, str] or None, default None
         Values of template parameters (else their defaults).
     retry_sleep : bool, default True
         When False, Step Functions retriers do not sleep between attempts (the intervals they asked for
         are recorded in :attr:`retry_sleeps`).
-    log_stream : TextIO or None, default None
-        Where handlers' output (stdout and stderr: Powertools logs, EMF metrics, prints) is copied as it is
-        written. It never reaches the caller's stdout, as in Lambda; it is always kept for
-        :meth:`function_logs`.
 
     Attributes
     ----------
@@ -80,24 +74,21 @@ class Emulator:
 
     _active_lock = threading.Lock()
     _active: Emulator | None = None
+    stack_name = "hpt-emulator"  # the prefix of generated physical names
 
     def __init__(
         self,
         template: str | Path = "template.yaml",
         *,
         region: str = "us-east-1",
-        stack_name: str = "hpt-emulator",
         parameters: Mapping[str, str] | None = None,
         retry_sleep: bool = True,
-        log_stream: TextIO | None = None,
     ) -> None:
         self.template: Template = load_template(template)
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
-        self.stack_name = stack_name
         self.retry_sleep = retry_sleep
         self.retry_sleeps: list[float] = []
-        self.log_stream = log_stream
         self.resources: dict[str, tuple[str, str]] = {}
         self.functions: dict[str, FunctionSpec] = {}
         self._parameters = {name: str(value) for name, value in (parameters or {}).items()}
@@ -199,11 +190,18 @@ class Emulator:
         ]
         for execution_arn in running:
             logger.warning("stopping execution %s still running at emulator shutdown", execution_arn)
-            _stop_execution(self.sfn, execution_arn)
+            for _ in range(200):  # moto 5.2.5 raises AttributeError until the execution's worker thread has started
+                try:
+                    self.sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
+                    break
+                except AttributeError:
+                    time.sleep(0.05)
+            else:
+                logger.warning("could not stop execution %s: it never started", execution_arn)
         deadline = time.monotonic() + timeout
         for execution_arn in running:
-            while time.monotonic() < deadline and self._status(execution_arn) == "RUNNING":
-                time.sleep(0.05)
+            with suppress(TimeoutError):
+                self.wait_for_execution(execution_arn, timeout=max(0.0, deadline - time.monotonic()))
 
     # -- the stack ----------------------------------------------------------------------------------------------
 
@@ -269,8 +267,7 @@ class Emulator:
     def client(self, service: str) -> Any:
         """Return a boto3 client for ``service`` (``s3``, ``stepfunctions``, ...) bound to the mock, cached (typed
         ``Any`` so callers need no boto3 stubs)."""
-        if self._environ is None:
-            raise EmulatorError("the emulator is not running")
+        self._require_environ()
         with self._lock:
             if service not in self._clients:
                 import boto3
@@ -493,9 +490,6 @@ class Emulator:
         reply.pop("ResponseMetadata", None)
         return dict(reply)
 
-    def _status(self, execution_arn: str) -> str:
-        return str(self.sfn.describe_execution(executionArn=execution_arn)["status"])
-
     def add_fault(self, hook: FaultHook) -> None:
         """Register a fault hook, called before every emulated invocation (see :data:`FaultHook`)."""
         with self._lock:
@@ -536,42 +530,39 @@ class Emulator:
         spec = self._function_by_name(function_name)
         if spec is None:
             return original(backend, function_name, qualifier, body, headers, response_headers)
-        event = json.loads(body) if body else {}
-        started = time.monotonic()
+        event, started, context = json.loads(body) if body else {}, time.monotonic(), LambdaContext.for_function(spec)
         with self._lock:
             faults = list(self._faults)
-        context = LambdaContext.for_function(spec)
+        error, value = None, None
         try:
             for hook in faults:
                 hook(spec.logical_id, event)
             with self._require_environ().scoped(spec.environment), self._captured_output(spec.logical_id):
                 value = self._loader.handler(spec)(event, context)
             try:
-                encoded = json.dumps(value).encode()
+                return json.dumps(value).encode()
             except (TypeError, ValueError) as exc:
                 raise _MarshalError(f"Unable to marshal response: {exc}") from exc
         except Exception as exc:
             if is_service_error(exc):  # a Lambda service error: moto replies with it, Step Functions sees Lambda.<Code>
                 error = getattr(exc, "error_type", type(exc).__name__)
-                self._record(Invocation(spec.logical_id, event, error, None, started, time.monotonic()))
                 raise
-            payload = error_payload(exc, context.aws_request_id)
+            value = error_payload(exc, context.aws_request_id)
             if isinstance(exc, _MarshalError):
-                payload["errorType"] = "Runtime.MarshalError"
-            logger.debug("%s raised %s", spec.logical_id, payload["errorType"], exc_info=exc)
-            self._record(Invocation(spec.logical_id, event, payload["errorType"], payload, started, time.monotonic()))
+                value["errorType"] = "Runtime.MarshalError"
+            error = value["errorType"]
+            logger.debug("%s raised %s", spec.logical_id, error, exc_info=exc)
             response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps(payload).encode()
-        self._record(Invocation(spec.logical_id, event, None, value, started, time.monotonic()))
-        return encoded
+            return json.dumps(value).encode()
+        finally:
+            with self._lock:
+                self._invocations.append(Invocation(spec.logical_id, event, error, value, started, time.monotonic()))
 
     @contextmanager
     def _captured_output(self, logical_id: str) -> Iterator[None]:
         def sink(text: str) -> None:
             with self._lock:
                 self._logs.setdefault(logical_id, []).append(text)
-            if self.log_stream is not None:
-                self.log_stream.write(text)
 
         with ExitStack() as stack:
             for stream in self._streams:
@@ -582,10 +573,6 @@ class Emulator:
         if self._environ is None:
             raise EmulatorError("the emulator is not running")
         return self._environ
-
-    def _record(self, invocation: Invocation) -> None:
-        with self._lock:
-            self._invocations.append(invocation)
 
     def _function(self, logical_id: str) -> FunctionSpec:
         try:
@@ -600,15 +587,3 @@ class Emulator:
 
 class _MarshalError(Exception):
     """The handler's return value is not JSON-serialisable."""
-
-
-def _stop_execution(sfn: Any, execution_arn: str, attempts: int = 200) -> None:
-    """Stop an execution, waiting for moto to have started it: moto 5.2.5's ``stop_execution`` raises
-    ``AttributeError`` on an execution whose worker thread has not set up its environment yet."""
-    for _ in range(attempts):
-        try:
-            sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
-            return
-        except AttributeError:
-            time.sleep(0.05)
-    logger.warning("could not stop execution %s: it never started", execution_arn)

@@ -11,53 +11,34 @@ from urllib.parse import quote_plus
 
 from ._template import EmulatorError
 
-__all__ = [
-    "execution_status_change_event",
-    "matches_pattern",
-    "s3_object_created_event",
-    "scheduled_event",
-    "target_input",
-]
+__all__ = ["execution_status_change_event", "matches_pattern", "s3_object_created_event", "scheduled_event"]
 
-DEFAULT_ACCOUNT_ID = "123456789012"
-DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+def _envelope(
+    source: str, detail_type: str, resource: str, detail: dict[str, Any], region: str, account_id: str,
+    when: datetime | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": account_id,
+        "time": (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [resource],
+        "detail": detail,
+    }
 
 
 def s3_object_created_event(
-    bucket: str,
-    key: str,
-    version_id: str | None,
-    etag: str,
-    size: int,
-    *,
-    region: str = DEFAULT_REGION,
-    account_id: str = DEFAULT_ACCOUNT_ID,
-) -> dict[str, Any]:
-    """Build the EventBridge "Object Created" event that S3 sends for a new object ``PutObject`` wrote, when the
-    bucket has EventBridge notifications enabled: what a handler wired through an ``EventBridgeRule`` receives.
-
-    Parameters
-    ----------
-    bucket : str
-        Bucket name.
-    key : str
-        Object key as stored; the event carries it form-encoded (``quote_plus``, ``/`` kept), as S3 encodes keys
-        in its event notifications: a space arrives as ``+`` and a ``+`` as ``%2B``.
-    version_id : str or None
-        The object's version id; ``None`` for an unversioned bucket (the field is then omitted).
-    etag : str
-        The object's ETag, with or without the surrounding quotes (EventBridge sends it without).
-    size : int
-        Object size in bytes.
-    region : str, default "us-east-1"
-        Region of the bucket.
-    account_id : str, default "123456789012"
-        Account that owns the bucket (moto's default account).
-
-    Returns
-    -------
-    dict
-        The event.
+    bucket: str, key: str, version_id: str | None, etag: str, size: int, *,
+    region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT_ID,
+) -> dict[str, Any]:  # fmt: skip
+    """The EventBridge "Object Created" event S3 sends for an object ``PutObject`` wrote. The key is form-encoded
+    as S3 encodes it (``quote_plus``, ``/`` kept); ``version_id`` is omitted when ``None``; the ETag loses its quotes.
 
     Examples
     --------
@@ -70,91 +51,21 @@ def s3_object_created_event(
         obj["version-id"] = version_id
     obj["sequencer"] = f"{int(datetime.now(UTC).timestamp() * 1_000_000):016X}"
     detail = {
-        "version": "0",
-        "bucket": {"name": bucket},
-        "object": obj,
-        "request-id": uuid.uuid4().hex[:16].upper(),
-        "requester": account_id,
-        "source-ip-address": "127.0.0.1",
-        "reason": "PutObject",
-    }
-    return _envelope("aws.s3", "Object Created", [f"arn:aws:s3:::{bucket}"], detail, region, account_id)
+        "version": "0", "bucket": {"name": bucket}, "object": obj, "request-id": uuid.uuid4().hex[:16].upper(),
+        "requester": account_id, "source-ip-address": "127.0.0.1", "reason": "PutObject",
+    }  # fmt: skip
+    return _envelope("aws.s3", "Object Created", f"arn:aws:s3:::{bucket}", detail, region, account_id)
 
 
-def _envelope(
-    source: str, detail_type: str, resources: list[str], detail: dict[str, Any], region: str, account_id: str,
-    when: datetime | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """The fields every EventBridge event has."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": source,
-        "account": account_id,
-        "time": (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": resources,
-        "detail": detail,
-    }
-
-
-def scheduled_event(
-    rule_arn: str,
-    *,
-    region: str = DEFAULT_REGION,
-    account_id: str = DEFAULT_ACCOUNT_ID,
-) -> dict[str, Any]:
-    """Build the "Scheduled Event" EventBridge sends to a scheduled rule's target that has no ``Input``.
-
-    Parameters
-    ----------
-    rule_arn : str
-        ARN of the rule (the event's only resource).
-    region, account_id : str
-        Where the rule lives.
-
-    Returns
-    -------
-    dict
-        The event.
-
-    Examples
-    --------
-    >>> event = scheduled_event("arn:aws:events:us-east-1:123456789012:rule/nightly")
-    >>> event["source"], event["detail-type"], event["detail"]
-    ('aws.events', 'Scheduled Event', {})
-    """
-    return _envelope("aws.events", "Scheduled Event", [rule_arn], {}, region, account_id)
-
-
-def _epoch_millis(value: Any) -> int | None:
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    return None
+def scheduled_event(rule_arn: str, *, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT_ID) -> dict:
+    """The "Scheduled Event" EventBridge sends to a scheduled rule's target that has no ``Input``."""
+    return _envelope("aws.events", "Scheduled Event", rule_arn, {}, region, account_id)
 
 
 def execution_status_change_event(
-    execution: Mapping[str, Any],
-    *,
-    region: str = DEFAULT_REGION,
-    account_id: str = DEFAULT_ACCOUNT_ID,
+    execution: Mapping[str, Any], *, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT_ID
 ) -> dict[str, Any]:
-    """Build the "Step Functions Execution Status Change" event Step Functions sends to the default event bus
-    when a STANDARD execution changes status, from the execution's ``DescribeExecution`` reply.
-
-    Parameters
-    ----------
-    execution : Mapping
-        The ``DescribeExecution`` reply (``executionArn``, ``stateMachineArn``, ``name``, ``status``, dates,
-        ``input``, ``output``, ``error``, ``cause``).
-    region, account_id : str
-        Where the state machine lives.
-
-    Returns
-    -------
-    dict
-        The event (dates in epoch milliseconds, as Step Functions sends them).
+    """The "Step Functions Execution Status Change" event of a ``DescribeExecution`` reply (dates in epoch ms).
 
     Examples
     --------
@@ -163,40 +74,21 @@ def execution_status_change_event(
     >>> event["source"], event["detail-type"], event["detail"]["status"]
     ('aws.states', 'Step Functions Execution Status Change', 'ABORTED')
     """
-    stopped = execution.get("stopDate")
-    detail = {
-        "executionArn": execution["executionArn"],
-        "stateMachineArn": execution["stateMachineArn"],
-        "name": execution["name"],
-        "status": execution["status"],
-        "startDate": _epoch_millis(execution.get("startDate")),
-        "stopDate": _epoch_millis(stopped),
-        "input": execution.get("input"),
-        "output": execution.get("output"),
-        "inputDetails": {"included": True},
-        "outputDetails": {"included": True} if execution.get("output") is not None else None,
-        "error": execution.get("error"),
-        "cause": execution.get("cause"),
-    }
-    when = stopped if isinstance(stopped, datetime) else None
+    dates = {key: execution.get(key) for key in ("startDate", "stopDate")}
+    detail = {key: execution.get(key) for key in ("executionArn", "stateMachineArn", "name", "status")}
+    detail.update({key: int(value.timestamp() * 1000) if isinstance(value, datetime) else None
+                   for key, value in dates.items()})  # fmt: skip
+    detail.update({key: execution.get(key) for key in ("input", "output")})
+    detail["inputDetails"] = {"included": True}
+    detail["outputDetails"] = {"included": True} if execution.get("output") is not None else None
+    detail.update({key: execution.get(key) for key in ("error", "cause")})
+    stopped = dates["stopDate"] if isinstance(dates["stopDate"], datetime) else None
     kind = "Step Functions Execution Status Change"
-    return _envelope("aws.states", kind, [execution["executionArn"]], detail, region, account_id, when)
+    return _envelope("aws.states", kind, execution["executionArn"], detail, region, account_id, stopped)
 
 
 def matches_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-    """Tell whether an EventBridge event pattern matches an event, with moto's EventBridge matcher.
-
-    Parameters
-    ----------
-    pattern : Mapping
-        The rule's event pattern.
-    event : Mapping
-        The event.
-
-    Returns
-    -------
-    bool
-        True when every field of the pattern matches.
+    """Tell whether an EventBridge event pattern matches an event (moto's matcher).
 
     Examples
     --------
@@ -210,24 +102,8 @@ def matches_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> boo
 
 
 def target_input(target: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
-    """Return what an EventBridge rule target receives for ``event``: its ``Input``, ``InputPath`` or the event.
+    """What a rule target (as ``ListTargetsByRule`` describes it) receives: its ``Input``, ``InputPath`` or the event.
 
-    Parameters
-    ----------
-    target : Mapping
-        The target as ``ListTargetsByRule`` describes it.
-    event : Mapping
-        The matched event.
-
-    Returns
-    -------
-    Any
-        The payload for the target.
-
-    Examples
-    --------
-    >>> target_input({"Input": '{"kind": "schedule"}'}, {"source": "aws.events"})
-    {'kind': 'schedule'}
     >>> target_input({"InputPath": "$.detail.object"}, {"detail": {"object": {"key": "k"}}})
     {'key': 'k'}
     """

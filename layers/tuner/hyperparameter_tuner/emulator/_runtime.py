@@ -58,30 +58,15 @@ class LambdaContext:
         self.log_stream_name = self.log_stream_name or f"emulator/[$LATEST]{self.aws_request_id.replace('-', '')}"
 
     def get_remaining_time_in_millis(self) -> int:
-        """Return the milliseconds left before the function's configured timeout."""
         return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
 
     @classmethod
     def for_function(cls, spec: FunctionSpec) -> LambdaContext:
-        """Build a fresh context for one invocation of ``spec``."""
         return cls(spec.name, spec.arn, spec.memory_mb, spec.timeout_s)
 
 
 def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
-    """Describe a handler exception the way the Lambda Python runtime reports it.
-
-    Parameters
-    ----------
-    exc : BaseException
-        The exception the handler raised.
-    request_id : str
-        The invocation's request id.
-
-    Returns
-    -------
-    dict
-        ``{"errorMessage", "errorType", "requestId", "stackTrace"}``.
-    """
+    """A handler exception as the Lambda Python runtime reports it."""
     frames = [frame.rstrip("\n") for frame in traceback.format_tb(exc.__traceback__)]
     return {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": request_id, "stackTrace": frames}
 
@@ -95,12 +80,10 @@ class ScopedEnviron(MutableMapping[str, str]):
         self._local = threading.local()
 
     def _overlay(self) -> dict[str, str]:
-        overlay: dict[str, str] = getattr(self._local, "overlay", None) or {}
-        return overlay
+        return getattr(self._local, "overlay", None) or {}
 
     @contextmanager
     def scoped(self, variables: Mapping[str, str]) -> Iterator[None]:
-        """Make ``variables`` visible to the calling thread for the duration of the block."""
         previous = getattr(self._local, "overlay", None)
         self._local.overlay = {**(previous or {}), **variables}
         try:
@@ -129,7 +112,6 @@ class ScopedEnviron(MutableMapping[str, str]):
         return sum(1 for _ in self)
 
     def copy(self) -> dict[str, str]:
-        """Return a plain dict of what the calling thread sees (as ``os.environ.copy()`` does)."""
         return dict(self)
 
 
@@ -142,13 +124,7 @@ class HandlerLoader:
         self.modules: dict[str, ModuleType] = {}
 
     def handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
-        """Return the handler callable of ``spec``, importing its module on first use.
-
-        Raises
-        ------
-        EmulatorError
-            If the module file or the handler function is missing.
-        """
+        """Return the handler callable of ``spec``, importing its module on first use (its cold start)."""
         module_path, _, attribute = spec.handler.rpartition(".")
         with self._import_lock:
             module = self.modules.get(spec.logical_id)
@@ -180,7 +156,6 @@ class HandlerLoader:
         return module
 
     def unload(self) -> None:
-        """Forget every loaded handler module."""
         for logical_id in self.modules:
             sys.modules.pop(f"_hpt_emulated_{logical_id}", None)
         self.modules.clear()
@@ -203,7 +178,6 @@ class RoutedStream(io.TextIOBase):
 
     @classmethod
     def install(cls, name: str) -> tuple[RoutedStream, TextIO]:
-        """Make ``sys.<name>`` the process's routed stream; return it and the stream it replaced."""
         current: TextIO = getattr(sys, name)
         stream = cls._instances.get(name) or cls._instances.setdefault(name, cls(current))
         if current is not stream:
@@ -212,13 +186,11 @@ class RoutedStream(io.TextIOBase):
         return stream, current
 
     def uninstall(self, name: str, replaced: TextIO) -> None:
-        """Put back ``sys.<name>`` as :meth:`install` found it, unless someone replaced this stream since."""
         if getattr(sys, name) is self:
             setattr(sys, name, replaced)
 
     @contextmanager
     def captured(self, sink: Callable[[str], None]) -> Iterator[None]:
-        """Send what the calling thread writes to ``sink`` for the duration of the block."""
         previous = getattr(self._local, "sink", None)
         self._local.sink = sink
         try:
@@ -227,7 +199,6 @@ class RoutedStream(io.TextIOBase):
             self._local.sink = previous
 
     def write(self, text: str) -> int:
-        """Write ``text`` to the calling thread's sink, or to ``base``."""
         sink: Callable[[str], None] | None = getattr(self._local, "sink", None)
         if sink is None:
             return self.base.write(text)
@@ -235,18 +206,14 @@ class RoutedStream(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        """Flush ``base``."""
         self.base.flush()
 
     def isatty(self) -> bool:
-        """Tell whether ``base`` is a terminal."""
         return self.base.isatty()
 
     def fileno(self) -> int:
-        """Return ``base``'s file descriptor."""
         return self.base.fileno()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        """``base``'s encoding."""
         return getattr(self.base, "encoding", "utf-8")

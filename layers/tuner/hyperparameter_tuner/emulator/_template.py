@@ -1,22 +1,9 @@
 """The SAM template as CloudFormation deploys it: parsed, expanded by AWS's own SAM translator, ready for moto.
 
-What is moto's and what is ours when the emulator deploys a template (moto 5.2.5):
-
-- ``samtranslator`` expands the SAM template (parameters, ``Globals``, policy templates, events into rules and
-  permissions) exactly as the ``AWS::Serverless-2016-10-31`` transform does; moto's CloudFormation then creates the
-  stack, resolving every intrinsic function, parameter and condition.
-- Ours, in :meth:`Template.to_cloudformation`: local artifact paths are "packaged" as ``sam package`` would, but
-  code and layers point at an S3 object that does not exist (moto is told not to check, ``VALIDATE_LAMBDA_S3``):
-  the handlers run in-process from ``CodeUri``. Each state machine's definition is read from its local
-  ``DefinitionUri``, its ``DefinitionSubstitutions`` spelt as an ``Fn::Join``: moto neither loads
-  ``DefinitionS3Location`` nor applies substitutions.
-- Ours, around the stack (``Emulator``): moto's CloudFormation creates state machines in a Step Functions backend
-  that does not execute them, so the emulator points it at the one that does; it applies the bucket's
-  ``VersioningConfiguration``, which moto's ``AWS::S3::Bucket`` ignores; it keeps moto's EventBridge from
-  matching every event to a rule that has no pattern (a schedule); it delivers events to Lambda targets (S3
-  "Object Created" events and rules' targets, which moto's EventBridge cannot invoke), and routes every Lambda
-  invocation to the real handler, in this process.
-- Left out of the stack: the types in :data:`NOT_IN_MOTO`, which moto's CloudFormation cannot create.
+What is moto's and what is ours: the README's "Rehearse without an account". Ours here: code and layers are
+"packaged" as an S3 object that does not exist (moto is told not to check, ``VALIDATE_LAMBDA_S3``; the handlers run
+from ``CodeUri``), and each state machine's definition is read from ``DefinitionUri`` with its
+``DefinitionSubstitutions`` spelt as an ``Fn::Join`` (moto does neither).
 """
 
 from __future__ import annotations
@@ -25,6 +12,7 @@ import copy
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -65,16 +53,6 @@ _TemplateLoader.add_constructor("tag:yaml.org,2002:timestamp", _TemplateLoader.c
 def loads_template(text: str) -> dict[str, Any]:
     """Parse template text (YAML or JSON); short-form tags become long-form dicts, as the SAM CLI reads them.
 
-    Parameters
-    ----------
-    text : str
-        The template body.
-
-    Returns
-    -------
-    dict
-        The template.
-
     Examples
     --------
     >>> loads_template("Value: !GetAtt Fn.Arn")
@@ -87,38 +65,17 @@ def loads_template(text: str) -> dict[str, Any]:
 
 
 class Template:
-    """A parsed SAM template.
-
-    Parameters
-    ----------
-    body : dict
-        The parsed template (see :func:`loads_template`).
-    path : Path
-        Where the template lives; relative ``CodeUri``/``DefinitionUri`` are resolved against its folder.
-    """
+    """A parsed SAM template ``body`` read from ``path`` (relative ``CodeUri``/``DefinitionUri`` start there)."""
 
     def __init__(self, body: dict[str, Any], path: Path) -> None:
-        self.body = body
-        self.path = path
-        self.base_dir = path.parent
+        self.body, self.path, self.base_dir = body, path, path.parent
         resources = body.get("Resources")
         if not isinstance(resources, dict) or not resources:
             raise EmulatorError(f"{path}: the template has no Resources")
         self.resources: dict[str, dict[str, Any]] = resources
 
     def properties(self, logical_id: str) -> dict[str, Any]:
-        """Return a resource's properties with the template's ``Globals`` merged in, as the SAM translator does.
-
-        Parameters
-        ----------
-        logical_id : str
-            The resource's logical id.
-
-        Returns
-        -------
-        dict
-            Unresolved properties (a copy).
-        """
+        """A copy of a resource's unresolved properties with ``Globals`` merged in, as the SAM translator does."""
         from samtranslator.plugins.globals.globals import Globals
 
         resource = self.resources[logical_id]
@@ -127,24 +84,10 @@ class Template:
         return merged
 
     def to_cloudformation(self, parameters: dict[str, str], region: str, account_id: str) -> dict[str, Any]:
-        """Return the CloudFormation template to create in moto (see the module docstring for what is changed).
+        """The CloudFormation template to create in moto (see the module docstring for what is changed).
 
-        Parameters
-        ----------
-        parameters : dict[str, str]
-            Values of template parameters (the others take their defaults).
-        region, account_id : str
-            Where the stack is created (the translator's pseudo parameters).
-
-        Returns
-        -------
-        dict
-            The transformed template.
-
-        Raises
-        ------
-        EmulatorError
-            If the translator rejects the template, or a definition cannot be read or has unsubstituted placeholders.
+        Raises :class:`EmulatorError` if the translator rejects the template, or a definition cannot be read or has
+        unsubstituted placeholders.
         """
         from samtranslator.model.exceptions import InvalidDocumentException
         from samtranslator.translator.transform import transform
@@ -161,7 +104,7 @@ class Template:
             props[prop] = _PACKAGE
         pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::Partition": "aws"}
         try:
-            cfn: dict[str, Any] = transform(sam, {**parameters, **pseudo}, _NoManagedPolicies())
+            cfn: dict[str, Any] = transform(sam, {**parameters, **pseudo}, SimpleNamespace(load=dict))
         except InvalidDocumentException as exc:
             causes = "; ".join(cause.message for cause in exc.causes)
             raise EmulatorError(f"{self.path}: the SAM transform failed: {causes}") from exc
@@ -184,13 +127,6 @@ class Template:
         return text
 
 
-class _NoManagedPolicies:
-    """Stands in for the translator's IAM-backed loader: managed policies are named by ARN."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 def _join(logical_id: str, text: str, substitutions: dict[str, Any]) -> dict[str, Any]:
     """``DefinitionSubstitutions`` as CloudFormation applies them, spelt as an ``Fn::Join`` that moto resolves."""
     parts = _PLACEHOLDER.split(text)  # text, name, text, name, ..., text
@@ -202,23 +138,7 @@ def _join(logical_id: str, text: str, substitutions: dict[str, Any]) -> dict[str
 
 
 def load_template(path: str | Path) -> Template:
-    """Read and parse a template file.
-
-    Parameters
-    ----------
-    path : str or Path
-        The template file (YAML or JSON).
-
-    Returns
-    -------
-    Template
-        The parsed template.
-
-    Raises
-    ------
-    EmulatorError
-        If the file is missing or is not a template.
-    """
+    """Read and parse a template file (YAML or JSON); :class:`EmulatorError` if it is missing or not a template."""
     template_path = Path(path).resolve()
     try:
         text = template_path.read_text(encoding="utf-8")
