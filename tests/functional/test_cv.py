@@ -165,3 +165,35 @@ def test_run_json_carries_cv_scores(tmp_path: Path) -> None:
     for experiment in payload["experiments"]:
         assert set(experiment["scores"]) == {"cv", "cv_std", "validation", "test"}
         assert experiment["metrics"] == experiment["scores"]["cv"]
+
+
+def test_plan_prices_about_k_plus_one_fits_per_experiment() -> None:
+    # Given records of an earlier run without cv (1 s each) and one with cv: 4 (5 s each)
+    from types import SimpleNamespace
+
+    from hyperparameter_tuner.planning import estimate_from_records
+
+    def record(run_id: str, seconds: float) -> Any:
+        return SimpleNamespace(run_id=run_id, algo="SVC", fit_time=seconds, score_time=0.0)
+
+    base = {"training_params": {"SVC": {"C": [1.0]}}, "metrics": ["accuracy"], "perf_metric": "accuracy"}
+    plain, cv4 = parse_config(base), parse_config({**base, "cv": 4})
+    # Then each is rescaled to the planned config's folds: K + 1 fits per experiment with cv
+    assert estimate_from_records(cv4, [record("a", 1.0)], {"a": None}) == {"SVC": 5.0}
+    assert estimate_from_records(plain, [record("b", 5.0)], {"b": 4}) == {"SVC": 1.0}
+    assert estimate_from_records(cv4, [record("b", 5.0)], {"b": 4}) == {"SVC": 5.0}
+    assert estimate_from_records(plain, [record("a", 1.0)]) == {"SVC": 1.0}
+
+
+def test_plan_sample_fits_include_the_folds(tmp_path: Path) -> None:
+    # Sample fits go through fit_candidate, which runs the folds: the measured time is the experiment's
+    from hyperparameter_tuner._execution import build_spec, fit_candidate
+
+    X, y = load_iris(return_X_y=True)
+    _split(X, y, tmp_path / "iris.npz", seed=3)
+    data = load_split(tmp_path / "iris.npz")
+    config = parse_config({"training_params": {"KNeighborsClassifier": {"n_neighbors": [3]}},
+                           "metrics": ["accuracy"], "perf_metric": "accuracy", "cv": 3})
+    outcome = fit_candidate(config, data, build_spec(config, 0, "KNeighborsClassifier", {"n_neighbors": 3},
+                                                     data.fingerprint))
+    assert outcome.ok and set(outcome.scores) == {"cv", "cv_std", "validation", "test"}
