@@ -23,6 +23,20 @@ def test_logged_metrics_round_trip_per_split(metrics_tracker: MetricsTracker) ->
     }
 
 
+def test_cv_splits_round_trip_next_to_the_others(metrics_tracker: MetricsTracker) -> None:
+    # "cv" is a prefix of "cv_std": each split keeps its own values on every adapter
+    metrics_tracker.log_metrics("run-1", "exp-1", "cv", {"accuracy": 0.9, "f1_macro": 0.85})
+    metrics_tracker.log_metrics("run-1", "exp-1", "cv_std", {"accuracy": 0.01, "f1_macro": 0.02})
+    metrics_tracker.log_metrics("run-1", "exp-1", "test", {"accuracy": 1.0, "f1_macro": 1.0})
+    metrics_tracker.log_metrics("run-1", "exp-1", "cv", {"accuracy": 0.95, "f1_macro": 0.9})  # a retry
+
+    assert metrics_tracker.get_metrics("run-1", "exp-1") == {
+        "cv": {"accuracy": 0.95, "f1_macro": 0.9},
+        "cv_std": {"accuracy": 0.01, "f1_macro": 0.02},
+        "test": {"accuracy": 1.0, "f1_macro": 1.0},
+    }
+
+
 def test_non_finite_values_round_trip(metrics_tracker: MetricsTracker) -> None:
     metrics_tracker.log_metrics("run-1", "exp-1", "test", {"r2": float("nan"), "hi": math.inf, "lo": -math.inf,
                                                            "ok": 0.5})

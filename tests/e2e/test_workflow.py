@@ -214,3 +214,34 @@ def test_emulated_split_whose_name_has_a_plus_sign(
     # Then
     assert result.run.status.value == "SUCCEEDED"
     assert result.run.data_uri.endswith("/iris+v2.npz")
+
+
+def test_cv_scores_of_hpt_run_and_hpt_emulate_are_bit_identical(
+    example_data: dict[str, Path], write_yaml: Callable[[dict[str, Any], str], Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the iris example with cv: 3 (folds run inside each trainer invocation on AWS)
+    config = example_config("iris")
+    config["training_params"] = {"LogisticRegression": {"C": [0.1, 10.0], "max_iter": [1000]},
+                                 "KNeighborsClassifier": {"n_neighbors": [1, 5]}}
+    config["trainer_config"] = {k: v for k, v in config["trainer_config"].items() if k in config["training_params"]}
+    config_path = write_yaml({**config, "cv": 3}, "iris-cv.yaml")
+    data = str(example_data["iris"])
+
+    # When the same config runs locally and in the emulated AWS workflow
+    assert main(["run", str(config_path), "--data", data, "--store", str(tmp_path / "store"), "--json"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    code = main(["emulate", str(config_path), "--data", data, "--template", str(TEMPLATE), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    emulated = json.loads(out)
+
+    # Then every experiment's fold means and standard deviations agree bit for bit, and so does the winner
+    def cv_scores(payload: dict[str, Any]) -> dict[str, Any]:
+        return {e["experiment_id"]: (e["scores"]["cv"], e["scores"]["cv_std"], e["metrics"])
+                for e in payload["experiments"]}
+
+    assert len(local["experiments"]) == 4
+    assert cv_scores(local) == cv_scores(emulated)
+    assert all(e["metrics"] == e["scores"]["cv"] for e in emulated["experiments"])
+    assert local["winner"]["experiment_id"] == emulated["winner"]["experiment_id"]

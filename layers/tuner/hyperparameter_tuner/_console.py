@@ -106,13 +106,20 @@ def print_leaderboard(console: Console, run: Run, experiments: list[Experiment],
         style = "bold green" if row["experiment_id"] == winner else ("red" if row["status"] == "FAILED" else None)
         table.add_row(
             _fmt(row[rank_column]), row["algo"], _fmt(row["params"]),
-            *[_fmt(row.get(f"{split}_{metric}")) for metric in metrics],
+            *[_score(row, split, metric) for metric in metrics],
             status if row["error"] is None else f"{status}: {row['error'][:80]}", _fmt(row["fit_time"]),
             style=style,
         )
     console.print(table)
     if limit is not None and len(rows) > limit:
         console.print(f"... {len(rows) - limit} more (hpt leaderboard {run.run_id} --csv FILE for all)")
+
+
+def _score(row: dict[str, Any], split: str, metric: str) -> str:
+    """A leaderboard cell: the metric on the split, and with cv the fold mean ± its standard deviation."""
+    value = _fmt(row.get(f"{split}_{metric}"))
+    std = row.get(f"cv_std_{metric}") if split == "cv" else None
+    return value if std is None else f"{value} ± {_fmt(std)}"
 
 
 def print_warnings(console: Console, experiments: list[Experiment]) -> None:

@@ -20,6 +20,7 @@ from .data import SplitData
 from .errors import TunerError
 from .metrics import score_estimator
 from .records import ExperimentSpec, content_id, utcnow
+from .search import cross_validate_candidate
 from .trainers import get_trainer_class, trainer_info
 
 __all__ = ["build_spec", "derive_random_state", "fit_candidate", "train"]
@@ -46,7 +47,12 @@ def build_spec(config: TuningConfig, index: int, algo: str, params: dict[str, An
         and "random_state" not in trainer_config
     ):
         params = {**params, "random_state": derive_random_state(config.seed, algo, params, trainer_config)}
-    experiment_id = content_id(algo, params, trainer_config, data_fingerprint)
+    # With cv the experiment measures something else (fold means): it gets its own id, so a run with cv never
+    # reuses an experiment scored without it (or with other folds), and vice versa. Without cv the id is unchanged.
+    identity: tuple[Any, ...] = (algo, params, trainer_config, data_fingerprint)
+    if config.cv is not None:
+        identity = (*identity, {"cv": config.cv})
+    experiment_id = content_id(*identity)
     return ExperimentSpec(experiment_id=experiment_id, index=index, algo=algo, params=params,
                           trainer_config=trainer_config, data_fingerprint=data_fingerprint)
 
@@ -57,16 +63,26 @@ def train(config: TuningConfig, data: SplitData, algo: str, params: dict[str, An
 
     Returns the fitted estimator and its ``scores`` (every metric on every scored split), ``fit_time``,
     ``score_time`` and ``warnings`` (the first five distinct messages).
+
+    With ``config.cv``, the candidate is first cross-validated on the training split
+    (:func:`~hyperparameter_tuner.search.cross_validate_candidate`): ``scores["cv"]`` holds each metric's fold
+    mean and ``scores["cv_std"]`` its standard deviation, as ``GridSearchCV``'s ``mean_test_``/``std_test_``;
+    ``fit_time`` then includes the folds (their fits and scoring). The returned model is fit on the whole
+    training split, as without ``cv``.
     """
     estimator = get_trainer_class(algo)(**trainer_config, **params)
+    scores: dict[str, dict[str, float]] = {}
     # Warnings (ConvergenceWarning, ...) belong to the experiment's record, not to the user's terminal.
     # One thread budget on every path (serial, pool, Lambda, emulator): scores never depend on where they ran.
     with warnings.catch_warnings(record=True) as caught, pinned_threads(config.threads):
         warnings.simplefilter("always")
         tick = time.perf_counter()
+        if config.cv is not None:
+            config.check_folds(data.y_train, data.source)
+            scores["cv"], scores["cv_std"] = cross_validate_candidate(
+                estimator, data.X_train, data.y_train, config.metrics, config.cv)
         estimator.fit(data.X_train, data.y_train)
         fit_time = time.perf_counter() - tick
-        scores: dict[str, dict[str, float]] = {}
         tick = time.perf_counter()
         for split, X, y in data.scoring_splits(include_test=config.score_test):
             scores[split] = score_estimator(estimator, X, y, config.metrics)

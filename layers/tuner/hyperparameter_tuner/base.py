@@ -178,7 +178,8 @@ class BaseHyperparameterTuner(ABC):
         experiment = Experiment(
             run_id=model_version.run_id, experiment_id=model_version.experiment_id, index=kwargs.get("index", -1),
             algo=algo, params=params, trainer_config=trainer_config, data_fingerprint=data.fingerprint,
-            model_version=model_version.version, eval_split=data.eval_split, started_at=started, **trained,
+            model_version=model_version.version, eval_split=self.config.eval_split(data), started_at=started,
+            **trained,
         )
         return estimator, self.metadata_tracker.put_experiment(experiment)
 
@@ -360,6 +361,8 @@ class BaseHyperparameterTuner(ABC):
             return None
         if previous.run_id == run_id:
             return previous
+        if (previous.eval_split == "cv") != (self.config.cv is not None):
+            return None  # scored with cv and wanted without (or the reverse); ids differ already, this is a guard
         wanted = {previous.eval_split} | ({"test"} if self.config.score_test else set())
         scored = previous.scores
         if not wanted <= set(scored) or any(set(self.config.metrics) - set(scored[split]) for split in wanted):
@@ -386,7 +389,7 @@ class BaseHyperparameterTuner(ABC):
             When the store failed.
         """
         try:
-            return self.record_outcome(spec, run_id, self.fit_candidate(data, spec), data.eval_split)
+            return self.record_outcome(spec, run_id, self.fit_candidate(data, spec), self.config.eval_split(data))
         except StoreError:
             with contextlib.suppress(StoreError):  # the store may be down altogether: the first error matters
                 self.metadata_tracker.discard_experiment(run_id, spec.experiment_id)

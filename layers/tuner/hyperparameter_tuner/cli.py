@@ -360,8 +360,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         source = f"sample fits on {args.data}"
     elif (Path(args.store) / "tuner.db").is_file():
         metadata, _, _ = _open_existing_store(args.store)
-        history = [e for run in metadata.list_runs(limit=20) for e in metadata.iter_experiments(run.run_id)]
-        fit = estimate_from_records(config, history)
+        runs = metadata.list_runs(limit=20)
+        history = [e for run in runs for e in metadata.iter_experiments(run.run_id)]
+        fit = estimate_from_records(config, history, {run.run_id: run.config.get("cv") for run in runs})
         source = f"recorded fit times in {args.store}"
     plan = make_plan(
         config, fit, source, max_experiments=args.max_experiments, trainer_memory_mb=args.memory,

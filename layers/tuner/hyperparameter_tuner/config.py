@@ -7,6 +7,7 @@ Errors name the key and the value at fault, in one line.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from pydantic import (
 )
 
 from .data import DEFAULT_MAX_DATA_BYTES, LabelSummary, SplitData
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .grid import ParamGrid, TrainingGrid, check_json_value, decode_tagged, encode_tagged
 from .metrics import (
     Direction,
@@ -33,7 +34,7 @@ from .metrics import (
     check_metrics_for_trainer,
     default_direction,
 )
-from .trainers import check_params, check_required_params, resolve_trainer
+from .trainers import check_params, check_required_params, resolve_trainer, trainer_info
 
 __all__ = [
     "DEFAULT_MAX_DATA_BYTES",
@@ -103,6 +104,12 @@ class TuningConfig(BaseModel):
     max_data_bytes : int
         Largest split accepted, in bytes of in-memory arrays (read from the ``.npz`` array headers, or the CSV
         files' sizes) before anything is loaded. Default 1 GiB.
+    cv : int, optional
+        Cross-validate each experiment on the training split with ``K`` folds, as ``GridSearchCV(cv=K)`` does
+        (``check_cv``: ``StratifiedKFold`` for classifiers, else ``KFold``, no shuffling): ``scores.cv`` holds
+        every metric's fold mean and ``scores.cv_std`` its standard deviation, and the winner is chosen by the
+        fold mean. The saved model is then fit on the whole training split and scored on validation and test.
+        Default: no cross-validation (the winner is chosen on validation, else test).
     name : str, optional
         A label for the run.
     """
@@ -123,7 +130,16 @@ class TuningConfig(BaseModel):
     threads: int = Field(default=DEFAULT_THREADS, ge=1, le=256)
     experiment_timeout: float = Field(default=DEFAULT_EXPERIMENT_TIMEOUT, gt=0, le=7 * 24 * 3600)
     max_data_bytes: int = Field(default=DEFAULT_MAX_DATA_BYTES, ge=1)
+    cv: int | None = None
     name: str | None = Field(default=None, max_length=200)
+
+    @field_validator("cv", mode="before")
+    @classmethod
+    def _check_cv(cls, value: Any) -> Any:
+        # Strict: "3" or true are mistakes, not 3 or 1 folds.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
+            raise ConfigError(f"cv: expected an integer >= 2 (the number of folds), got {_describe(value)}")
+        return value
 
     @field_validator("training_params", mode="before")
     @classmethod
@@ -221,8 +237,39 @@ class TuningConfig(BaseModel):
         check_labels(list(self.training_params), self.metrics, labels, source)
 
     def check_split(self, split: SplitData) -> None:
-        """:meth:`check_labels` on a loaded split (what every local path calls before a run is recorded)."""
+        """:meth:`check_labels` on a loaded split (what every local path calls before a run is recorded), and
+        with ``cv``, :meth:`check_folds` on its training labels."""
         self.check_labels(split.labels(), split.source)
+        self.check_folds(split.y_train, split.source)
+
+    def check_folds(self, y_train: Any, source: str) -> None:
+        """Refuse ``cv`` folds the training split cannot fill: more folds than rows, or, with a classifier among
+        the trainers, more folds than the rarest class of ``y_train`` has rows (``StratifiedKFold`` would then
+        leave that class out of some folds, or fail). Does nothing without ``cv``.
+
+        Raises
+        ------
+        DataError
+            One line naming ``cv``, the split and the count at fault.
+        """
+        if self.cv is None:
+            return
+        values = y_train.tolist() if hasattr(y_train, "tolist") else list(y_train)
+        if self.cv > len(values):
+            raise DataError(f"{source}: cv: {self.cv} folds need at least {self.cv} rows in y_train,"
+                            f" it has {len(values)}")
+        classifiers = [name for name in self.training_params if trainer_info(name).kind == "classifier"]
+        if not classifiers:
+            return
+        counts = Counter(values)
+        label, count = min(counts.items(), key=lambda item: item[1])
+        if count < self.cv:
+            raise DataError(f"{source}: cv: {self.cv} stratified folds (for {classifiers[0]}) need at least"
+                            f" {self.cv} rows of each class in y_train; class {label!r} has {count}")
+
+    def eval_split(self, data: SplitData) -> str:
+        """The split the winner is chosen on: ``"cv"`` (fold means) with ``cv``, else ``data.eval_split``."""
+        return "cv" if self.cv is not None else data.eval_split
 
     @property
     def notes(self) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -113,12 +113,21 @@ def _median(values: Iterable[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def estimate_from_records(config: TuningConfig, experiments: Iterable[Any]) -> dict[str, float | None]:
-    """Seconds per experiment (fit + score) for each trainer from earlier runs' records (median)."""
+def estimate_from_records(config: TuningConfig, experiments: Iterable[Any],
+                          run_cv: Mapping[str, int | None] | None = None) -> dict[str, float | None]:
+    """Seconds per experiment (fit + score) for each trainer from earlier runs' records (median).
+
+    An experiment with ``cv: K`` costs about ``K + 1`` fits (the folds, then the model on the whole training
+    split). ``run_cv`` gives each earlier run's ``cv`` (by run id; missing or ``None``: no cv), so a record is
+    rescaled from its run's fold count to ``config.cv``'s.
+    """
+    run_cv = run_cv or {}
+    wanted = (config.cv or 0) + 1
     times: dict[str, list[float]] = {name: [] for name in config.training_params}
     for experiment in experiments:
         if experiment.algo in times and experiment.fit_time is not None:
-            times[experiment.algo].append(experiment.fit_time + (experiment.score_time or 0.0))
+            recorded = (run_cv.get(experiment.run_id) or 0) + 1
+            times[experiment.algo].append((experiment.fit_time + (experiment.score_time or 0.0)) * wanted / recorded)
     return {name: _median(values) for name, values in times.items()}
 
 

@@ -195,15 +195,16 @@ def leaderboard_rows(run: Run, experiments: Iterable[Experiment]) -> list[dict[s
     """Rows with ``cv_results_``-style columns, best first.
 
     Columns: ``rank_<split>_<perf_metric>``, ``experiment_id``, ``algo``, ``param_<name>`` for every
-    parameter, ``params``, ``<split>_<metric>`` for every scored split and metric, ``fit_time``,
-    ``score_time``, ``status``, ``reused``, ``error``. Failed experiments come last with an empty rank.
+    parameter, ``params``, ``<split>_<metric>`` for every scored split and metric (with ``cv``, ``cv_<metric>``
+    is the fold mean and ``cv_std_<metric>`` its standard deviation, ranked by ``rank_cv_<perf_metric>``),
+    ``fit_time``, ``score_time``, ``status``, ``reused``, ``error``. Failed experiments come last with an empty rank.
     """
     experiments = list(experiments)
     eval_split = next((e.eval_split for e in experiments), "test")
     rank_column = f"rank_{eval_split}_{run.perf_metric}"
     ranks = _rank(experiments, run.perf_metric, run.direction == "maximize")
     param_names = sorted({name for e in experiments for name in e.params})
-    splits = [split for split in ("validation", "test") if any(split in e.scores for e in experiments)]
+    splits = [split for split in ("cv", "cv_std", "validation", "test") if any(split in e.scores for e in experiments)]
     metrics = list(run.config.get("metrics", [run.perf_metric]))
     rows = []
     for e in experiments:

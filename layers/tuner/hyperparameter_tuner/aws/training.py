@@ -94,7 +94,7 @@ def train_batch(item: BatchItem, services: Services, deadline: float | None = No
                     if outcome.kind == "budget":
                         raise TimeBudgetError(f"batch {item.batch}: the invocation's time ran out during "
                                               f"experiment {spec.experiment_id}; a retry continues from there")
-                    record(tuner.record_outcome(spec, run.run_id, outcome, data.eval_split))
+                    record(tuner.record_outcome(spec, run.run_id, outcome, tuner.config.eval_split(data)))
                 if pool.unstarted:
                     raise TimeBudgetError(f"batch {item.batch}: the invocation's time ran out with "
                                           f"{len(pool.unstarted)} experiments left; a retry continues from there")

@@ -222,7 +222,7 @@ class LocalTuner(BaseHyperparameterTuner):
             with WorkerPool(partial(self.fit_candidate, data), min(self.jobs, len(specs)),
                             self.config.experiment_timeout, log_dir=log_dir) as pool:
                 for spec, outcome in pool.map(specs):
-                    report(self.record_outcome(spec, run_id, outcome, data.eval_split))
+                    report(self.record_outcome(spec, run_id, outcome, self.config.eval_split(data)))
         finally:
             with contextlib.suppress(OSError):
                 log_dir.rmdir()  # only when no experiment printed anything
