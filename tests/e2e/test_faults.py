@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -333,14 +332,6 @@ class _HungBatch:
         self.released.set()
 
 
-def _wait_for_invocations(emu: Emulator, function: str, count: int) -> None:
-    """Poll until ``count`` invocations of ``function`` have completed (a safety bound, not a measured time)."""
-    deadline = time.monotonic() + SAFETY_SECONDS
-    while emu.invocation_count(function) < count:
-        assert time.monotonic() < deadline, f"{function}: {emu.invocation_count(function)} invocations, not {count}"
-        time.sleep(0.05)
-
-
 @pytest.mark.usefixtures("task_clock")
 def test_hung_trainer_times_out_and_its_experiments_are_failed(split_bytes: bytes) -> None:
     with Emulator(TEMPLATE, retry_sleep=False) as emu:
@@ -366,7 +357,7 @@ def test_hung_trainer_times_out_and_its_experiments_are_failed(split_bytes: byte
             assert [by_index[i].status for i in (2, 3)] == [ExperimentStatus.SUCCEEDED] * 2
         finally:
             hung.release()
-            _wait_for_invocations(emu, "TrainerFunction", 2)
+            emu.wait_for_invocations("TrainerFunction", 2, timeout=SAFETY_SECONDS)
 
 
 @pytest.mark.usefixtures("task_clock")
@@ -382,7 +373,7 @@ def test_hung_trainer_finishing_after_the_run_closed_does_not_rewrite_its_record
 
         # When the hung invocation finally returns and runs its batch
         hung.release()
-        _wait_for_invocations(emu, "TrainerFunction", 2)
+        emu.wait_for_invocations("TrainerFunction", 2, timeout=SAFETY_SECONDS)
 
         # Then the closed run's records are final: what the reducer summarised is what the table shows
         assert [call.event["batch"] for call in emu.invocations("TrainerFunction")] == [1, 0]

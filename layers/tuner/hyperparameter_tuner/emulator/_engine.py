@@ -101,6 +101,7 @@ class Emulator:
         self._faults: list[FaultHook] = []
         self._invocations: list[Invocation] = []
         self._lock = threading.Lock()
+        self._recorded = threading.Condition(self._lock)  # notified when an invocation is recorded
         self._loader = HandlerLoader()
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -509,6 +510,22 @@ class Emulator:
         """Return how many invocations reached ``function_logical_id`` (faulted ones included)."""
         return len(self.invocations(function_logical_id))
 
+    def wait_for_invocations(self, function_logical_id: str, count: int, timeout: float = 120.0) -> None:
+        """Block until ``count`` invocations of ``function_logical_id`` have returned (woken by each one).
+
+        Raises
+        ------
+        TimeoutError
+            When they have not after ``timeout`` seconds: a safety bound, not a measurement.
+        """
+        with self._recorded:
+            if not self._recorded.wait_for(lambda: self._count(function_logical_id) >= count, timeout):
+                raise TimeoutError(f"{function_logical_id}: {self._count(function_logical_id)} invocations, "
+                                   f"not {count}")
+
+    def _count(self, function_logical_id: str) -> int:
+        return sum(1 for call in self._invocations if call.function == function_logical_id)
+
     def handler_module(self, function_logical_id: str) -> ModuleType:
         """Return the function's handler module (one per function, shared by its warm invocations), loading it
         (its cold start) if needed, to inspect its globals."""
@@ -555,8 +572,9 @@ class Emulator:
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(value).encode()
         finally:
-            with self._lock:
+            with self._recorded:
                 self._invocations.append(Invocation(spec.logical_id, event, error, value, started, time.monotonic()))
+                self._recorded.notify_all()
 
     @contextmanager
     def _captured_output(self, logical_id: str) -> Iterator[None]:
