@@ -481,11 +481,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt as exc:
-        # The run was closed as FAILED (interrupted) on the way out; finished experiments stay reusable.
-        signum = getattr(exc, "signum", signal.SIGINT)
-        print(f"error: {exc or 'interrupted'}: the run is closed as FAILED, finished experiments are kept",
-              file=sys.stderr)
-        return 128 + signum
+        signum = getattr(exc, "signum", None)
+        if signum is None:  # Ctrl-C outside a local run's training (loading, emulating, waiting): nothing to close
+            print("error: interrupted", file=sys.stderr)
+            return 128 + signal.SIGINT
+        # The local engine closed its run as FAILED (interrupted) on the way out; finished experiments stay.
+        print(f"error: {exc}: the run is closed as FAILED, finished experiments are kept", file=sys.stderr)
+        return 128 + int(signum)
     except Exception as exc:
         # No credentials, no region, no network: the AWS commands' environment, not a bug of ours.
         if type(exc).__module__.startswith("botocore."):
