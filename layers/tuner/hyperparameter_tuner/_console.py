@@ -93,6 +93,8 @@ def print_leaderboard(console: Console, run: Run, experiments: list[Experiment],
     metrics = list(run.config.get("metrics", [run.perf_metric]))
     table = Table(title=f"run {run.run_id}: {run.status.value} — best {run.perf_metric} ({run.direction}) on {split}")
     table.add_column("rank", justify="right")
+    if run.rungs:
+        table.add_column("rung (resources)", justify="right")
     table.add_column("trainer")
     table.add_column("params", overflow="fold")
     for metric in metrics:
@@ -104,8 +106,9 @@ def print_leaderboard(console: Console, run: Run, experiments: list[Experiment],
     for row in shown:
         status = row["status"] + (" (reused)" if row["reused"] else "")
         style = "bold green" if row["experiment_id"] == winner else ("red" if row["status"] == "FAILED" else None)
+        rung = [f"{row['rung']} ({row['n_resources']})"] if run.rungs else []
         table.add_row(
-            _fmt(row[rank_column]), row["algo"], _fmt(row["params"]),
+            _fmt(row[rank_column]), *rung, row["algo"], _fmt(row["params"]),
             *[_score(row, split, metric) for metric in metrics],
             status if row["error"] is None else f"{status}: {row['error'][:80]}", _fmt(row["fit_time"]),
             style=style,
@@ -135,6 +138,10 @@ def print_summary(console: Console, result: RunResult) -> None:
         f"{result.run.total} experiments: {counts['SUCCEEDED']} succeeded, {counts['FAILED']} failed, "
         f"{counts['reused']} reused"
     )
+    if result.run.rungs:
+        console.print("halving rungs: " + ", ".join(
+            f"{r['rung']}: {r['n_candidates']} candidates x {r['n_resources']} {result.run.search.get('resource')}"
+            for r in result.run.rungs))
     print_warnings(console, result.experiments)
     winner = result.winner
     if winner is None:

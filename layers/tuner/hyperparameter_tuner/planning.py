@@ -147,17 +147,18 @@ def estimate_from_sample(config: TuningConfig, data: SplitData, per_trainer: int
     """
     from ._execution import build_spec, fit_candidate
     from ._workers import WorkerPool, can_fork
-    from .grid import ParamGrid
     from .trainers import get_trainer_class
 
     for name in config.training_params:
         get_trainer_class(name)  # import before forking: neither a sample nor its worker pays for imports
     specs = {}
-    for name, spec in config.training_params.items():
-        grid = ParamGrid(spec)
-        picks = sorted({round(i * (len(grid) - 1) / max(per_trainer - 1, 1)) for i in range(per_trainer)})
+    grid = config.grid()
+    first = 0
+    for name, size in grid.sizes().items():
+        picks = sorted({first + round(i * (size - 1) / max(per_trainer - 1, 1)) for i in range(per_trainer)})
+        first += size
         for index in picks:
-            candidate = build_spec(config, index, name, grid[index], data.fingerprint)
+            candidate = build_spec(config, index, name, grid[index][1], data.fingerprint)
             specs[candidate.experiment_id] = candidate
     samples: dict[str, list[float]] = {name: [] for name in config.training_params}
     timeout = min(sample_timeout, config.experiment_timeout)

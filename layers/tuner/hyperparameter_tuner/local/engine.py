@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .._closing import promote_rung
 from .._workers import WorkerPool, can_fork
 from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
@@ -28,6 +29,7 @@ from ..grid import ParamSpec
 from ..ports import MetadataTracker
 from ..records import Experiment, ExperimentSpec, RunStatus, utcnow
 from ..results import RunResult
+from ..search import Rung
 from .files import FolderVersionControl
 from .sqlite import SQLiteDatabase, SQLiteMetadataTracker, SQLiteMetricsTracker
 
@@ -163,13 +165,19 @@ class LocalTuner(BaseHyperparameterTuner):
             Called once with ``(total, reused)`` before training starts.
         """
         split = self.load_data(data)
+        rungs = self.config.split_rungs(split)  # halving settings the split cannot serve fail here, before a run
         run_id = run_id or new_run_id()
-        run = self.new_run(run_id, split.source, split.fingerprint, status=RunStatus.RUNNING, owner=process_owner())
+        run = self.new_run(run_id, split.source, split.fingerprint, rungs, status=RunStatus.RUNNING,
+                           owner=process_owner())
         self.metadata_tracker.create_run(run)
         try:  # from here on the run is closed whatever happens: Ctrl-C, SIGTERM, a store failure, a crash
             with _stop_on_signals():
-                pending = self._reuse_finished(split, run_id, progress, on_start)
-                self._execute(split, pending, run_id, progress)
+                if rungs:
+                    self._halve(split, rungs, run_id, progress, on_start)
+                else:
+                    specs = list(self.iter_specs(split.fingerprint))
+                    pending = self._reuse_finished(specs, run_id, progress, on_start)
+                    self._execute(split, pending, run_id, progress)
                 final = self.finish_run(run_id)
         except BaseException as exc:  # finished experiments stay reusable
             reason = (str(exc) if isinstance(exc, Interrupted) else "interrupted"
@@ -181,18 +189,35 @@ class LocalTuner(BaseHyperparameterTuner):
         self.last_result = RunResult.collect(final, self.metadata_tracker.iter_experiments(run_id))
         return self.last_result
 
-    def _reuse_finished(self, data: SplitData, run_id: str, progress: ProgressCallback | None,
+    def _halve(self, data: SplitData, rungs: list[Rung], run_id: str, progress: ProgressCallback | None,
+               on_start: Callable[[int, int], None] | None) -> None:
+        """Successive halving: run each rung's candidates, promote the best ``n_candidates`` of the next rung."""
+        candidates = list(range(len(self.config.grid())))
+        maximize = self.config.resolved_direction == "maximize"
+        for rung, following in zip(rungs, [*rungs[1:], None], strict=True):
+            specs = self.rung_specs(rung, candidates, data.fingerprint)
+            pending = self._reuse_finished(specs, run_id, progress, on_start if rung.rung == 0 else None)
+            self._execute(data, pending, run_id, progress)
+            if following is None:
+                return
+            records = {spec.candidate: self.metadata_tracker.get_experiment(run_id, spec.experiment_id)
+                       for spec in specs if spec.candidate is not None}
+            candidates = promote_rung(candidates, records, self.config.perf_metric, maximize,
+                                      following.n_candidates)
+
+    def _reuse_finished(self, specs: list[ExperimentSpec], run_id: str, progress: ProgressCallback | None,
                         on_start: Callable[[int, int], None] | None) -> list[ExperimentSpec]:
         """Copy verified finished experiments from earlier runs into this one; return the specs left to train."""
         pending: list[ExperimentSpec] = []
         reused: list[Experiment] = []
-        for spec in self.iter_specs(data.fingerprint):
+        for spec in specs:
             previous = self.reuse(spec, run_id)
             if previous is None:
                 pending.append(spec)
             else:
                 reused.append(previous)
-        run = self.metadata_tracker.update_run(run_id, reused=len(reused))
+        run = self.metadata_tracker.get_run(run_id)
+        run = self.metadata_tracker.update_run(run_id, reused=run.reused + len(reused))
         if on_start is not None:
             on_start(run.total, len(reused))
         for experiment in reused:
