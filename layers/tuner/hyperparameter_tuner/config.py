@@ -248,6 +248,10 @@ class TuningConfig(BaseModel):
             resolved[name] = fixed
         return resolved
 
+    @field_serializer("search")
+    def _normalized_search(self, value: SearchConfig) -> dict[str, Any]:
+        return value.normalized()  # only the keys the strategy uses: parsing the dump again gives the same config
+
     @field_serializer("training_params", "trainer_config", when_used="json")
     def _tag_keys(self, value: Any) -> Any:
         return encode_tagged(value)  # decoded again by the validators above: a JSON round trip is exact
