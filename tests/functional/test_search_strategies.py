@@ -26,9 +26,9 @@ def _split(X: np.ndarray, y: np.ndarray, seed: int, validation: bool = False) ->
     X, y = X[order], y[order]
     n_train = int(len(y) * 0.6)
     n_val = int(len(y) * 0.2) if validation else 0
-    extra = {"X_val": X[n_train:n_train + n_val], "y_val": y[n_train:n_train + n_val]} if validation else {}
     return SplitData(X_train=X[:n_train], y_train=y[:n_train], X_test=X[n_train + n_val:],
-                     y_test=y[n_train + n_val:], **extra)
+                     y_test=y[n_train + n_val:], X_val=X[n_train:n_train + n_val] if validation else None,
+                     y_val=y[n_train:n_train + n_val] if validation else None)
 
 
 def _without_random_state(params: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +136,7 @@ def test_halving_on_a_parameter_matches_halving_grid_search_cv(tmp_path: Path) -
     search.fit(split.X_train, split.y_train)
     _halving_oracle(result, search, "r2", resource="max_iter")
     # The saved models were built with the rung's max_iter
+    assert result.winner is not None
     winner = tuner.load_model(result.winner)
     assert winner.max_iter == result.run.rungs[-1]["n_resources"] == 20
 

@@ -87,7 +87,7 @@ class BaseHyperparameterTuner(ABC):
         metadata_tracker: MetadataTracker | None = None,
         resource_version_control: ResourceVersionControl | None = None,
         metrics_tracker: MetricsTracker | None = None,
-        training_params: Mapping[Any, ParamSpec] | None = None,
+        training_params: Mapping[Any, Any] | None = None,
         metrics: list[str] | None = None,
         perf_metric: str | None = None,
         *,

@@ -24,7 +24,6 @@ from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig
 from ..data import SplitData
 from ..errors import ConfigError, RunFailedError, TunerError
-from ..grid import ParamSpec
 from ..records import ExperimentStatus, Run, RunStatus
 from ..results import RunResult
 from ._common import error_code
@@ -141,7 +140,7 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
 
     def __init__(
         self,
-        training_params: Mapping[Any, ParamSpec] | None = None,
+        training_params: Mapping[Any, Any] | None = None,
         metrics: list[str] | None = None,
         perf_metric: str | None = None,
         *,

@@ -25,7 +25,6 @@ from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from ..data import SplitData
 from ..errors import ConfigError, RunFailedError, StoreError
-from ..grid import ParamSpec
 from ..ports import MetadataTracker
 from ..records import Experiment, ExperimentSpec, RunStatus, utcnow
 from ..results import RunResult
@@ -102,7 +101,7 @@ class LocalTuner(BaseHyperparameterTuner):
 
     def __init__(
         self,
-        training_params: Mapping[Any, ParamSpec] | None = None,
+        training_params: Mapping[Any, Any] | None = None,
         metrics: list[str] | None = None,
         perf_metric: str | None = None,
         *,
