@@ -319,15 +319,13 @@ class BaseHyperparameterTuner(ABC):
         return build_spec(self.config, index, algo, params, data_fingerprint, draw=draw)
 
     def rung_specs(self, rung: Rung, candidates: list[int], data_fingerprint: str,
-                   start: int = 0, stop: int | None = None) -> list[ExperimentSpec]:
-        """The experiments of a halving rung: candidates (indices into ``config.grid()``, in the rung's order)
-        at the rung's resources; each experiment's ``index`` is its position in the rung. ``[start, stop)``
-        selects positions."""
+                   offset: int = 0) -> list[ExperimentSpec]:
+        """The experiments of a halving rung: ``candidates`` (indices into ``config.grid()``, in the rung's order)
+        at the rung's resources; each experiment's ``index`` is its position in the rung, ``offset`` being the
+        position of the first (a manifest item holds a slice of the rung)."""
         grid = self.config.grid()
-        stop = len(candidates) if stop is None else min(stop, len(candidates))
         specs = []
-        for position in range(start, stop):
-            candidate = candidates[position]
+        for position, candidate in enumerate(candidates, start=offset):
             algo, params = grid[candidate]
             draw = grid.draw(candidate) if isinstance(grid, SampledCandidates) else None
             specs.append(build_spec(self.config, position, algo, params, data_fingerprint, draw=draw, rung=rung,
