@@ -99,7 +99,8 @@ def aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 @pytest.fixture
 def load_handler(aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoadHandler]:
     """``load_handler("fan_out")``: import ``functions/fan_out/app.py`` (a cold start) under a unique name."""
-    logical_ids = {"fan_out": "FanOutFunction", "trainer": "TrainerFunction", "reducer": "ReducerFunction"}
+    logical_ids = {"fan_out": "FanOutFunction", "trainer": "TrainerFunction", "reducer": "ReducerFunction",
+                   "promote": "PromoteFunction"}
     loaded: list[str] = []
 
     def _load(name: str) -> ModuleType:
@@ -222,7 +223,7 @@ def test_fan_out_s3_event_starts_one_run(
     assert execution["executionArn"] == result["execution_arn"]
     started = json.loads(aws.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
     assert started == {"run_id": run_id, "bucket": BUCKET, "manifest_key": f"runs/{run_id}/manifest.json",
-                       "max_concurrency": 2}
+                       "max_concurrency": 2, "rung": 0, "last_rung": True}
 
 
 def test_fan_out_same_event_twice_is_one_run(

@@ -19,7 +19,7 @@ from cfnlint.api import ManualArgs, lint_file
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "statemachine" / "tuning.asl.json"
 
-FUNCTIONS = ("FanOutFunction", "TrainerFunction", "ReducerFunction")
+FUNCTIONS = ("FanOutFunction", "TrainerFunction", "ReducerFunction", "PromoteFunction")
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
 BUCKET_ARN = "arn:aws:s3:::{DataBucket}"
 
@@ -257,6 +257,7 @@ def test_only_the_trainer_carries_the_ml_layer(transformed: dict[str, Any]) -> N
     assert layer_names(transformed, "TrainerFunction") == ["TunerLayer", "MlLayer"]
     assert layer_names(transformed, "FanOutFunction") == ["TunerLayer"]
     assert layer_names(transformed, "ReducerFunction") == ["TunerLayer"]
+    assert layer_names(transformed, "PromoteFunction") == ["TunerLayer"]
 
 
 # -------------------------------------------------------------------------------------------- functions
@@ -271,7 +272,7 @@ def test_functions_run_python313_on_arm64_with_tracing(transformed: dict[str, An
 
 @pytest.mark.parametrize(
     ("function", "code_uri"),
-    [(f, f"functions/{d}/") for f, d in zip(FUNCTIONS, ("fan_out", "trainer", "reducer"), strict=True)],
+    [(f, f"functions/{d}/") for f, d in zip(FUNCTIONS, ("fan_out", "trainer", "reducer", "promote"), strict=True)],
 )
 def test_function_code_locations(template: dict[str, Any], function: str, code_uri: str) -> None:
     assert template["Resources"][function]["Properties"]["CodeUri"] == code_uri
@@ -383,10 +384,21 @@ def test_reducer_touches_no_s3_and_publishes_events(transformed: dict[str, Any])
     ) == {reducer_role, function_role(transformed, "FanOutFunction")}
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("function", ["FanOutFunction", "TrainerFunction", "ReducerFunction"])
 def test_functions_write_the_table(transformed: dict[str, Any], function: str) -> None:
     table = "arn:aws:dynamodb:us-east-1:123456789012:table/{TuningTable}"
     assert function_role(transformed, function) in roles_allowed(transformed, "dynamodb:PutItem", table)
+
+
+def test_promote_reads_the_table_and_touches_only_run_manifests(transformed: dict[str, Any]) -> None:
+    role = function_role(transformed, "PromoteFunction")
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/{TuningTable}"
+    assert role in roles_allowed(transformed, "dynamodb:Query", table)
+    assert role not in roles_allowed(transformed, "dynamodb:PutItem", table)
+    assert role in roles_allowed(transformed, "s3:PutObject", f"{BUCKET_ARN}/runs/run-1/rung-1.json")
+    assert role in roles_allowed(transformed, "s3:GetObject", f"{BUCKET_ARN}/runs/run-1/manifest.json")
+    assert role not in roles_allowed(transformed, "s3:PutObject", f"{BUCKET_ARN}/models/SVC/x.joblib")
+    assert role not in roles_allowed(transformed, "s3:GetObject", f"{BUCKET_ARN}/datasets/iris/split.npz")
 
 
 def test_only_fan_out_and_the_state_machine_start_executions(transformed: dict[str, Any]) -> None:
@@ -409,6 +421,7 @@ def test_state_machine_wiring(template: dict[str, Any]) -> None:
     assert props["DefinitionSubstitutions"] == {
         "TrainerFunctionArn": {"Fn::GetAtt": ["TrainerFunction", "Arn"]},
         "ReducerFunctionArn": {"Fn::GetAtt": ["ReducerFunction", "Arn"]},
+        "PromoteFunctionArn": {"Fn::GetAtt": ["PromoteFunction", "Arn"]},
         "TableName": {"Ref": "TuningTable"},
         "BucketName": {"Ref": "DataBucket"},
     }
@@ -438,7 +451,7 @@ def test_state_machine_can_run_its_distributed_map(transformed: dict[str, Any]) 
     assert role in roles_allowed(transformed, "dynamodb:UpdateItem", table)
 
 
-def test_state_machine_invokes_trainer_and_reducer_only(transformed: dict[str, Any]) -> None:
+def test_state_machine_invokes_trainer_reducer_and_promote_only(transformed: dict[str, Any]) -> None:
     def function_arn(function: str) -> str:
         return f"arn:aws:lambda:us-east-1:123456789012:function:{{{function}}}"
 
@@ -447,6 +460,7 @@ def test_state_machine_invokes_trainer_and_reducer_only(transformed: dict[str, A
         "FanOutFunction": set(),
         "TrainerFunction": {"TuningStateMachineRole"},
         "ReducerFunction": {"TuningStateMachineRole"},
+        "PromoteFunction": {"TuningStateMachineRole"},
     }
 
 

@@ -181,6 +181,10 @@ class SampledCandidates:
             index -= size
         raise AssertionError("unreachable: index was range-checked")  # pragma: no cover
 
+    def trainer_of(self, index: int) -> str:
+        """The trainer of candidate ``index``, known without drawing (pure Python)."""
+        return self._spaces[self._locate(index)[0]][0]
+
     def draw(self, index: int) -> int | None:
         """The candidate's draw number within its trainer when its space has distributions (two draws may then
         be equal, and are two candidates, as in scikit-learn), else ``None`` (draws are distinct cells)."""
