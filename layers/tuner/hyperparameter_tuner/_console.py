@@ -163,6 +163,7 @@ def print_plan(console: Console, plan: Plan) -> None:
     table.add_column("estimate")
     per_trainer = ", ".join(f"{name} {_fmt(value)} s" for name, value in plan.fit_seconds.items())
     rows = [
+        ("search", plan.strategy),
         ("experiments", f"{plan.experiments:,}"),
         ("batches (trainer invocations)", f"{plan.batches:,} of up to {plan.batch_size} experiments"),
         ("invocations per experiment", f"{plan.invocations_per_experiment:.3f}"),
@@ -175,6 +176,14 @@ def print_plan(console: Console, plan: Plan) -> None:
         ("longest batch", "-" if plan.longest_batch_seconds is None else f"{plan.longest_batch_seconds:.1f} s"),
         ("wall time (est.)", "-" if plan.wall_seconds is None else f"{plan.wall_seconds:.0f} s"),
     ]
+    for rung in plan.rungs:
+        rows.append((f"rung {rung['rung']}", f"{rung['n_candidates']:,} candidates x {rung['n_resources']:,} resources"
+                                             f" in {rung['batches']:,} batches"))
+    if plan.saving is not None:
+        change = (f"{plan.saving:.0%} fewer" if plan.saving >= 0 else
+                  f"{-plan.saving:.0%} more (per-batch cold starts outweigh the smaller fits)")
+        rows.append(("halving vs the full grid", f"{change} trainer GB-seconds than every candidate at full "
+                                                 f"resources ({_fmt(plan.grid_equivalent_gb_seconds)})"))
     if plan.cost_usd is not None:
         rows += [(f"cost: {name}", f"${value:.4f}") for name, value in plan.cost_usd.items()]
         rows.append(("cost: total", f"${plan.total_cost_usd:.4f}"))

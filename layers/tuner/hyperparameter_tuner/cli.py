@@ -348,15 +348,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from .planning import estimate_from_records, estimate_from_sample, load_prices, make_plan
+    from .planning import estimate_from_records, estimate_from_sample, load_prices, make_plan, plan_rungs
 
     config = load_config(args.config)
     fit: dict[str, float | None] = {name: None for name in config.training_params}
     source = "unknown"
+    rungs = plan_rungs(config)
     if args.data:
         from .data import load_split
 
-        fit = estimate_from_sample(config, load_split(args.data, config.target, config.max_data_bytes))
+        split = load_split(args.data, config.target, config.max_data_bytes)
+        rungs = plan_rungs(config, split)
+        fit = estimate_from_sample(config, split)
         source = f"sample fits on {args.data}"
     elif (Path(args.store) / "tuner.db").is_file():
         metadata, _, _ = _open_existing_store(args.store)
@@ -367,7 +370,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     plan = make_plan(
         config, fit, source, max_experiments=args.max_experiments, trainer_memory_mb=args.memory,
         trainer_concurrency=args.trainer_concurrency, speed_factor=args.speed_factor,
-        prices=load_prices(args.prices) if args.prices else None,
+        prices=load_prices(args.prices) if args.prices else None, rungs=rungs,
     )
     if args.json:
         _print_json({**plan.model_dump(mode="json"), "ok": plan.ok})
