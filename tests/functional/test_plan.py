@@ -203,7 +203,6 @@ def test_planned_transitions_of_halving_rungs_are_the_ones_an_emulated_run_makes
     write_config: Callable[..., Path], iris_npz: Path,
 ) -> None:
     from benchmarks.transitions import measure_transitions
-
     from hyperparameter_tuner.data import load_split
     from hyperparameter_tuner.planning import plan_rungs
 
