@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from _common import HPT, METRICS, PERF_METRIC, PYTHON, check_store, median, timed
 
 FOLDS = 5
