@@ -74,7 +74,8 @@ class BaseHyperparameterTuner(ABC):
         The metric, one of ``metrics``, that decides the winner.
     **options
         Other :class:`~hyperparameter_tuner.config.TuningConfig` fields: ``direction``, ``target``,
-        ``trainer_config``, ``max_concurrency``, ``max_failure_ratio``, ``seed``, ``name``.
+        ``trainer_config``, ``max_concurrency``, ``max_failure_ratio``, ``seed``, ``cv``, ``search`` (e.g.
+        ``search={"strategy": "halving", "factor": 3}``), ``name``.
 
     Raises
     ------
