@@ -356,8 +356,11 @@ class TuningConfig(BaseModel):
         """:meth:`halving_rungs` for a loaded split."""
         if self.search.strategy != "halving":
             return []
-        n_classes = len(set(split.y_train.tolist())) if hasattr(split.y_train, "tolist") else 0
-        return self.halving_rungs(len(split.y_train), n_classes)
+        labels = split.y_train.tolist() if hasattr(split.y_train, "tolist") else list(split.y_train)
+        try:
+            return self.halving_rungs(len(labels), len(set(labels)))
+        except ConfigError as exc:
+            raise ConfigError(f"{split.source}: {exc}") from None
 
     @property
     def resolved_direction(self) -> Direction:
@@ -386,10 +389,12 @@ class TuningConfig(BaseModel):
         check_labels(list(self.training_params), self.metrics, labels, source)
 
     def check_split(self, split: SplitData) -> None:
-        """:meth:`check_labels` on a loaded split (what every local path calls before a run is recorded), and
-        with ``cv``, :meth:`check_folds` on its training labels."""
+        """:meth:`check_labels` on a loaded split (what every local path calls before a run is recorded), with
+        ``cv`` :meth:`check_folds` on its training labels, and with halving the rungs it allows
+        (:meth:`split_rungs`)."""
         self.check_labels(split.labels(), split.source)
         self.check_folds(split.y_train, split.source)
+        self.split_rungs(split)
 
     def check_folds(self, y_train: Any, source: str) -> None:
         """Refuse ``cv`` folds the training split cannot fill: more folds than rows, or, with a classifier among
