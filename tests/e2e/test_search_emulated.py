@@ -124,3 +124,22 @@ def test_a_lost_batch_of_a_later_rung_is_recorded_from_its_manifest_item(emu: Em
     assert run.status is RunStatus.SUCCEEDED and run.winner is not None
     assert run.winner in {e.experiment_id for e in _experiments(emu, run_id)
                           if e.rung == 1 and e.status is ExperimentStatus.SUCCEEDED}
+
+
+def test_emulated_random_search_draws_in_the_trainer_what_the_local_engine_draws(
+        emu: Emulator, iris_arrays: dict[str, np.ndarray], tmp_path: Path) -> None:
+    # Given random search over a distribution and a list (the fan-out counts the draws, trainers make them)
+    config = {**CONFIG, "search": {"strategy": "random", "n_iter": 4}}
+    local = LocalTuner(config=parse_config(config), store=tmp_path / "store", jobs=1).run(_npz(tmp_path, iris_arrays))
+
+    # When the emulated workflow runs it
+    run_id, execution = _run(emu, iris_arrays, tmp_path, config)
+
+    # Then the same 8 experiments (4 draws per trainer), parameters, scores and winner, and no Promote step
+    assert execution["status"] == "SUCCEEDED" and emu.invocation_count("PromoteFunction") == 0
+    emulated = {e.experiment_id: (e.params, e.scores, e.rung) for e in _experiments(emu, run_id)}
+    assert len(emulated) == 8
+    assert emulated == {e.experiment_id: (e.params, e.scores, e.rung) for e in local.experiments}
+    run = DynamoDBMetadataTracker(emu.table_name, client=emu.dynamodb).get_run(run_id)
+    assert run.search == {"strategy": "random", "n_iter": 4} and run.rungs == []
+    assert run.winner == local.run.winner
