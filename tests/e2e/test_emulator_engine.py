@@ -129,6 +129,8 @@ Resources:
       DefinitionSubstitutions:
         TrainerFunctionArn: !GetAtt TrainerFunction.Arn
         ReducerFunctionArn: !GetAtt ReducerFunction.Arn
+        # never reached: the stand-in fan-out's input has no last_rung, so NextRung goes straight to Reduce
+        PromoteFunctionArn: !GetAtt ReducerFunction.Arn
         TableName: !Ref TuningTable
         BucketName: !Ref DataBucket
 """

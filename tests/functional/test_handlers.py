@@ -692,3 +692,59 @@ def test_reducer_of_a_run_failed_by_max_failure_ratio_names_no_winner_anywhere(
     assert item["status"] == {"S": "FAILED"}
     assert "winner" not in item
     assert aws.metadata.get_run(run_id).winner is None
+
+
+# -- promote (successive halving) ---------------------------------------------------------------------------------
+HALVING = {**CONFIG, "training_params": {"KNeighborsClassifier": {"n_neighbors": [1, 2, 3, 4, 5, 6, 7, 8, 9]}},
+           "search": {"strategy": "halving", "factor": 3, "min_resources": 10}, "max_concurrency": 3}
+
+
+def test_promote_writes_the_next_rung_from_the_records_and_is_idempotent(
+    aws: SimpleNamespace, load_handler: LoadHandler, load_event: LoadEvent, lambda_context: Any,
+    iris_upload: Callable[..., dict[str, Any]],
+) -> None:
+    # Given a halving run (9 x 10 rows, 3 x 30, 1 x 90) whose rung 0 the trainer has run, batch by batch
+    started = load_handler("fan_out").lambda_handler(iris_upload(HALVING), lambda_context)
+    run_id = started["run_id"]
+    execution = json.loads(aws.sfn.describe_execution(executionArn=started["execution_arn"])["input"])
+    assert (execution["rung"], execution["last_rung"]) == (0, False)
+    manifest = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=execution["manifest_key"])["Body"].read())
+    trainer = load_handler("trainer")
+    for item in manifest:
+        trainer.lambda_handler(item, lambda_context)
+    rung0 = {e.candidate: e for e in aws.metadata.iter_experiments(run_id) if e.rung == 0}
+    assert len(rung0) == 9
+
+    # When the state machine calls Promote with its state (twice: a retry)
+    promote = load_handler("promote")
+    event = {**load_event("promote"), **execution}
+    first = promote.lambda_handler(event, lambda_context)
+    body = aws.s3.get_object(Bucket=BUCKET, Key=first["manifest_key"])["Body"].read()
+    second = promote.lambda_handler(event, lambda_context)
+
+    # Then rung 1's manifest holds the 3 best of rung 0 by validation accuracy (ties: the later in rung order),
+    # numbered after rung 0's batches; and a retry writes the same thing
+    scores = [(c, rung0[c].scores["validation"]["accuracy"]) for c in range(9)]
+    expected = [c for c, _ in sorted(scores, key=lambda pair: pair[1])[-3:]]  # stable sort: ties keep rung order
+    assert first == second == {**execution, "manifest_key": f"runs/{run_id}/rung-1.json", "rung": 1,
+                               "last_rung": False}
+    items = json.loads(body)
+    assert [c for item in items for c in item["candidates"]] == expected
+    assert [item["batch"] for item in items] == list(range(len(manifest), len(manifest) + len(items)))
+    assert all((item["rung"], item["n_resources"]) == (1, 30) for item in items)
+    assert aws.s3.get_object(Bucket=BUCKET, Key=first["manifest_key"])["Body"].read() == body
+
+
+def test_promote_after_the_run_closed_goes_straight_to_the_reducer(
+    aws: SimpleNamespace, load_handler: LoadHandler, load_event: LoadEvent, lambda_context: Any,
+    iris_upload: Callable[..., dict[str, Any]],
+) -> None:
+    started = load_handler("fan_out").lambda_handler(iris_upload(HALVING), lambda_context)
+    aws.metadata.update_run(started["run_id"], status=RunStatus.FAILED, reason="aborted")
+    event = {**load_event("promote"), "run_id": started["run_id"], "bucket": BUCKET,
+             "manifest_key": f"runs/{started['run_id']}/manifest.json", "last_rung": False}
+
+    reply = load_handler("promote").lambda_handler(event, lambda_context)
+
+    assert reply["last_rung"] is True and reply["rung"] == 0
+    assert keys_under(aws, f"runs/{started['run_id']}/rung-") == []
