@@ -18,6 +18,7 @@ import io
 import math
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +39,7 @@ __all__ = [
     "check_dataset_name",
     "decide_run_champion",
     "describe_champion",
+    "load_champion",
     "decide",
     "load_champion_model",
     "promote_manually",
@@ -444,3 +446,40 @@ def describe_champion(dataset: str, *, champions: ChampionTracker, metadata: Met
     described: dict[str, Any] = json_safe({"dataset": dataset, "champion": champion,
                                            "history": champion_history(dataset, champions)})
     return described
+
+
+def load_champion(dataset: str, store: str | Path = ".hpt") -> Any:
+    """The current champion model of ``dataset`` in a local store, unpickled only after its SHA-256 matched.
+
+    Parameters
+    ----------
+    dataset : str
+        The dataset (``hpt run --dataset``, default the config's ``name`` or the data file's stem).
+    store : str or Path
+        The store directory. Default ``.hpt``.
+
+    Returns
+    -------
+    estimator
+        The fitted model.
+
+    Raises
+    ------
+    NotFoundError
+        When there is no store there, the dataset has no champion, or its model is gone.
+    IntegrityError
+        When the model file's bytes do not match the recorded SHA-256.
+
+    Examples
+    --------
+    >>> model = load_champion("iris-classification", store=".hpt")  # doctest: +SKIP
+    >>> model.predict(X_new)  # doctest: +SKIP
+    """
+    from .local.champions import SQLiteChampionTracker
+    from .local.engine import open_store
+
+    if not (Path(store) / "tuner.db").is_file():
+        raise NotFoundError(f"store {store}: no tuner store there")
+    metadata, version_control, _ = open_store(store)
+    return load_champion_model(dataset, champions=SQLiteChampionTracker(metadata.db), metadata=metadata,
+                               version_control=version_control)

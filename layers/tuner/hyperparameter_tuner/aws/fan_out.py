@@ -27,6 +27,7 @@ from .events import (
     ENDED_WITHOUT_SUCCESS,
     ExecutionEnded,
     RunRequest,
+    dataset_name,
     dataset_of,
     execution_failure_reason,
 )
@@ -227,7 +228,8 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
     services.s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode(),
                            ContentType="application/json")
     run = tuner.new_run(run_id, data_uri, fetched.fingerprint, status=RunStatus.RUNNING,
-                        data_versions=fetched.versions, batches=len(ranges))
+                        data_versions=fetched.versions, batches=len(ranges),
+                        dataset=request.dataset or dataset_name(config.name or "adhoc"))
     metadata.create_run(run)
     concurrency = config.max_concurrency
     if settings.trainer_concurrency:
