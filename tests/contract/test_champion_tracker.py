@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hyperparameter_tuner.aws.champions import DynamoDBChampionTracker
-from hyperparameter_tuner.champion import Champion, ChampionDecision, settle_champion
+from hyperparameter_tuner.champion import Champion, ChampionDecision, Decision, settle_champion
 from hyperparameter_tuner.data import SplitData
 from hyperparameter_tuner.local.champions import SQLiteChampionTracker
 from hyperparameter_tuner.local.files import FolderVersionControl
@@ -41,7 +41,7 @@ def champions(make_champion_tracker: Callable[[], ChampionTracker]) -> ChampionT
     return make_champion_tracker()
 
 
-def decision(kind: str = "first", run_id: str = "run-1", champion: str = "exp-1", dataset: str = "iris",
+def decision(kind: Decision = "first", run_id: str = "run-1", champion: str = "exp-1", dataset: str = "iris",
              **fields: Any) -> ChampionDecision:
     return ChampionDecision(dataset=dataset, decision=kind, champion_experiment_id=champion, run_id=run_id,
                             perf_metric="accuracy", direction="maximize", challenger_score=0.9, decided_at=T0,

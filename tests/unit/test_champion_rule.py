@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,8 @@ def test_dataset_names_are_s3_folder_names() -> None:
 
 
 def test_a_decision_is_keyed_by_its_run_and_a_manual_one_by_its_version() -> None:
-    common = {"dataset": "d", "champion_experiment_id": "e", "perf_metric": "r2", "direction": "maximize"}
+    common: dict[str, Any] = {"dataset": "d", "champion_experiment_id": "e", "perf_metric": "r2",
+                              "direction": "maximize"}
     assert ChampionDecision(decision="kept", run_id="r1", **common).key == "run:r1"
     assert ChampionDecision(decision="manual", run_id="r1", version=3, **common).key == "manual:3"
 
