@@ -46,12 +46,12 @@ def test_plan_counts_batches_invocations_and_transitions() -> None:
     # When
     plan = make_plan(config, {"Ridge": 1.0}, "given", build_dir=None)
 
-    # Then 2 trainer invocations; transitions: the parent enters TrainBatches and Reduce (2), each of the 2 child
-    # executions is started (1) and enters TrainBatch (1): 2 + 2 * 2 = 6
+    # Then 2 trainer invocations; transitions: the parent enters TrainBatches, Reduce, RunSucceeded and Champion
+    # (4), each of the 2 child executions is started (1) and enters TrainBatch (1): 4 + 2 * 2 = 8
     assert (plan.experiments, plan.batches, plan.trainer_invocations) == (4, 2, 2)
     assert plan.invocations_per_experiment == 0.5
-    assert plan.state_transitions == 6
-    assert plan.transitions_per_experiment == 1.5
+    assert plan.state_transitions == 8
+    assert plan.transitions_per_experiment == 2.0
 
 
 def test_time_and_cost_of_a_small_run_worked_out_by_hand() -> None:
@@ -67,11 +67,11 @@ def test_time_and_cost_of_a_small_run_worked_out_by_hand() -> None:
     assert plan.cost_usd == pytest.approx({
         "lambda_compute": 72.5 * 0.0000133334,  # $ per GB-s, arm64
         "lambda_requests": 6 * 0.20e-6,  # 4 trainer + fan-out + reducer
-        "step_functions": 10 * 0.025e-3,  # 2 + 2 per batch * 4
+        "step_functions": 12 * 0.025e-3,  # 4 + 2 per batch * 4
         "s3": 4 * (0.005e-3 + 0.0004e-3),  # a PUT and a HEAD per experiment
         "dynamodb": 4 * (5 * 0.625e-6 + 2 * 0.125e-6),  # 5 writes and 2 reads per experiment
     })
-    assert plan.total_cost_usd == pytest.approx(0.001252972)
+    assert plan.total_cost_usd == pytest.approx(0.001302972)
 
 
 def test_prices_scale_their_own_line_only() -> None:
@@ -110,12 +110,12 @@ def test_a_100k_grid_fans_out_into_few_invocations_and_small_payloads(
     # When
     code = main(["plan", str(EXAMPLES / "scale-100k.yaml"), "--max-experiments", "100000", "--json"])
 
-    # Then: 100 experiments per invocation (at most 100 per batch), 2 + 2 * 1000 transitions, nothing failed
+    # Then: 100 experiments per invocation (at most 100 per batch), 4 + 2 * 1000 transitions, nothing failed
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert out["experiments"] == 100_000
     assert out["batches"] == 1000 and out["invocations_per_experiment"] == 0.01
-    assert out["state_transitions"] == 2002 and out["transitions_per_experiment"] == pytest.approx(0.02002)
+    assert out["state_transitions"] == 2004 and out["transitions_per_experiment"] == pytest.approx(0.02004)
     checks = {c["name"]: c for c in out["checks"]}
     assert checks["payload"]["ok"] and checks["experiment cap"]["ok"]
     assert checks["package size"]["ok"] is None
@@ -190,12 +190,13 @@ def test_planned_transitions_are_the_ones_an_emulated_run_makes(
     # When the template's state machine runs it in the emulator
     measured = measure_transitions(write_config(mapping), iris_npz, ROOT / "template.yaml")
 
-    # Then 2 states in the parent, 3 child executions started, each entering TrainBatch once: 8, as planned
+    # Then 4 states in the parent (TrainBatches, Reduce, RunSucceeded, Champion), 3 child executions started, each
+    # entering TrainBatch once: 10, as planned
     assert (measured["experiments"], measured["batches"]) == (5, 3)
-    assert (measured["parent"], measured["child_executions"], measured["children"]) == (2, 3, 3)
-    assert measured["transitions"] == 8
+    assert (measured["parent"], measured["child_executions"], measured["children"]) == (4, 3, 3)
+    assert measured["transitions"] == 10
     assert make_plan(parse_config(mapping), {"DecisionTreeClassifier": None}, "none",
-                     build_dir=None).state_transitions == 8
+                     build_dir=None).state_transitions == 10
 
 
 class ThreadProbe(DummyClassifier):

@@ -36,7 +36,7 @@ PACKAGE_BUDGET = 200_000_000  # our own budget, leaving users room for their tra
 PAYLOAD_BUDGET = 8 * 1024  # our own cap on any Step Functions payload (AWS's limit is 256 KiB)
 # State transitions as AWS bills them (each state entered, each retried attempt, one per child execution a
 # Distributed Map starts), measured on an emulated run of statemachine/tuning.asl.json (benchmarks/transitions.py):
-TRANSITIONS_PER_RUN = 2  # the parent enters TrainBatches and Reduce
+TRANSITIONS_PER_RUN = 4  # the parent enters TrainBatches, Reduce, RunSucceeded (Choice) and Champion (a SUCCEEDED run)
 TRANSITIONS_PER_BATCH = 2  # the child execution started, and its TrainBatch state
 TRANSITIONS_PER_FAILED_BATCH = 4  # DescribeBatchFailure, PadBatchNumber, Pad<n>, RecordBatchFailure (from the ASL)
 # Assumed, not measured (each is listed in Plan.assumptions):
