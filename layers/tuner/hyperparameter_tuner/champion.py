@@ -42,6 +42,7 @@ __all__ = [
     "load_champion",
     "decide",
     "load_champion_model",
+    "load_verified_model",
     "promote_manually",
     "score_champion",
     "settle_champion",
@@ -152,8 +153,16 @@ def decide(challenger: float, champion: float, direction: str = "maximize", marg
     return challenger > champion + margin
 
 
-def _load_model(experiment: Experiment, version_control: ResourceVersionControl) -> Any:
-    """An experiment's model, unpickled only after its bytes matched the recorded SHA-256."""
+def load_verified_model(experiment: Experiment, version_control: ResourceVersionControl) -> Any:
+    """An experiment's model, unpickled only after its bytes matched the recorded SHA-256.
+
+    Raises
+    ------
+    NotFoundError
+        When the experiment has no saved model, or its artifact is gone.
+    IntegrityError
+        When the bytes do not match the recorded SHA-256 (nothing is unpickled).
+    """
     import joblib
 
     if experiment.artifact is None:
@@ -180,7 +189,7 @@ def score_champion(experiment: Experiment, version_control: ResourceVersionContr
     from .metrics import score_estimator
 
     try:
-        model = _load_model(experiment, version_control)
+        model = load_verified_model(experiment, version_control)
     except (NotFoundError, IntegrityError) as exc:
         raise UnscoreableChampionError(f"its model cannot be loaded ({exc})") from exc
     try:
@@ -360,16 +369,34 @@ def load_champion_model(dataset: str, *, champions: ChampionTracker, metadata: M
     if record is None:
         raise NotFoundError(f"dataset {dataset!r}: champion {current.experiment_id} has no record in run"
                             f" {current.run_id}")
-    return _load_model(record, version_control)
+    return load_verified_model(record, version_control)
 
 
-def champion_history(dataset: str, champions: ChampionTracker) -> list[dict[str, Any]]:
+def champion_history(dataset: str, champions: ChampionTracker | None = None, *,
+                     store: str | Path = ".hpt") -> list[dict[str, Any]]:
     """A dataset's champion decisions, oldest first, as plain JSON-safe records (for reports).
 
     Each record has the :class:`ChampionDecision` fields: ``dataset``, ``decision``
     (``first``/``promoted``/``kept``/``manual``), ``champion_experiment_id``, ``previous_experiment_id``,
     ``challenger_score``, ``champion_score``, ``reason``, ``run_id``, ``version``, ``decided_at`` (ISO text), ...
+
+    Parameters
+    ----------
+    dataset : str
+        The dataset.
+    champions : ChampionTracker, optional
+        Where to read; default: the local store ``store`` (an absent store has no history).
+    store : str or Path
+        The local store directory, when ``champions`` is not given. Default ``.hpt``.
     """
+    if champions is None:
+        from .local.champions import SQLiteChampionTracker
+        from .local.sqlite import SQLiteDatabase
+
+        database = Path(store) / "tuner.db"
+        if not database.is_file():
+            return []
+        champions = SQLiteChampionTracker(SQLiteDatabase(database))
     return [decision.to_json() for decision in champions.history(dataset)]
 
 
