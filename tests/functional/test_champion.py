@@ -272,3 +272,21 @@ def test_a_bad_dataset_name_writes_nothing(
 def test_load_champion_of_an_unknown_dataset_or_store(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no tuner store"):
         load_champion("flowers", store=tmp_path / "nothing")
+
+
+def test_with_score_test_false_the_challenger_is_scored_on_test_for_the_decision_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path], splits: dict[str, Path],
+) -> None:
+    # Given a split with validation, and a config that leaves the test split unscored during the run
+    store = tmp_path / "store"
+
+    _, first = run_json(capsys, write_config({**LOGISTIC, "score_test": False}, "lr.yaml"), splits["a"], store)
+
+    # Then no experiment has test scores, but the decision scored the winner on test, as scikit-learn does
+    assert "test" not in first["experiments"][0]["scores"]
+    a = load(splits["a"])
+    model = LogisticRegression(C=1.0, max_iter=1000).fit(a["X_train"], a["y_train"])
+    expected = accuracy_score(a["y_test"], model.predict(a["X_test"]))
+    assert first["champion"]["challenger_score"] == pytest.approx(expected)
+    assert main(["champion", "flowers", "--store", str(store), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["champion"]["scores"] == {"accuracy": pytest.approx(expected)}

@@ -314,7 +314,10 @@ def _champion_of(run: Run, experiment: Experiment, dataset: str, decision: Champ
     return Champion(
         dataset=dataset, version=1, experiment_id=experiment.experiment_id, run_id=run.run_id, algo=experiment.algo,
         params=experiment.params, perf_metric=run.perf_metric, direction=run.direction,
-        scores=experiment.scores.get("test", {}) or experiment.metrics, artifact=experiment.artifact,
+        # Its test scores; with score_test: false only the perf_metric the decision scored on test is known.
+        scores=experiment.scores.get("test")
+        or ({} if decision.challenger_score is None else {run.perf_metric: decision.challenger_score}),
+        artifact=experiment.artifact,
         decision=decision.decision, promoted_at=decision.decided_at,
     )
 
