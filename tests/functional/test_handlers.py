@@ -1,4 +1,4 @@
-"""The three Lambda handlers (``functions/*/app.py``) fed the ``events/`` files, under moto.
+"""The Lambda handlers (``functions/*/app.py``) fed the ``events/`` files, under moto.
 
 Each handler module is imported after the mock has started (its boto3 clients are created at import, as at a
 cold start), with the environment ``template.yaml`` gives the function, under a module name of its own.
@@ -100,7 +100,7 @@ def aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 def load_handler(aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoadHandler]:
     """``load_handler("fan_out")``: import ``functions/fan_out/app.py`` (a cold start) under a unique name."""
     logical_ids = {"fan_out": "FanOutFunction", "trainer": "TrainerFunction", "reducer": "ReducerFunction",
-                   "promote": "PromoteFunction"}
+                   "promote": "PromoteFunction", "champion": "ChampionFunction"}
     loaded: list[str] = []
 
     def _load(name: str) -> ModuleType:
@@ -748,3 +748,69 @@ def test_promote_after_the_run_closed_goes_straight_to_the_reducer(
 
     assert reply["last_rung"] is True and reply["rung"] == 0
     assert keys_under(aws, f"runs/{started['run_id']}/rung-") == []
+# -- champion ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def champion_queue(aws: SimpleNamespace) -> str:
+    """An SQS queue receiving the Champion Promoted / Champion Kept events from the default bus."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url: str = sqs.create_queue(QueueName="hpt-champions")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(Name="hpt-champions", EventPattern=json.dumps(
+        {"source": ["hyperparameter-tuner"], "detail-type": ["Champion Promoted", "Champion Kept"]}
+    ))
+    events.put_targets(Rule="hpt-champions", Targets=[{"Id": "queue", "Arn": arn}])
+    return url
+
+
+def test_champion_handler_promotes_the_first_winner_records_it_and_publishes_once(
+    aws: SimpleNamespace, started_run: dict[str, Any], load_handler: LoadHandler, load_event: LoadEvent,
+    champion_queue: str, lambda_context: Any,
+) -> None:
+    # Given: a run trained and reduced (SUCCEEDED)
+    run_id = started_run["run_id"]
+    _train_manifest(aws, run_id, load_handler("trainer"), lambda_context)
+    reduced = load_handler("reducer").lambda_handler({**load_event("reducer"), "run_id": run_id}, lambda_context)
+    champion = load_handler("champion")
+    event = {**load_event("champion"), "run_id": run_id}
+
+    # When the champion step runs (and Step Functions retries it)
+    result = champion.lambda_handler(event, lambda_context)
+    rows = aws.dynamodb.scan(TableName=TABLE)["Items"]
+    again = champion.lambda_handler(event, lambda_context)
+
+    # Then the winner is the dataset's first champion, recorded on the run, published once; the retry is a no-op
+    decision = result["champion"]
+    assert (result["status"], decision["decision"], decision["dataset"]) == ("SUCCEEDED", "first", "iris")
+    assert decision["champion_experiment_id"] == reduced["winner"]
+    assert decision["challenger_score"] == aws.metadata.get_experiment(run_id, reduced["winner"]).scores["test"][
+        "accuracy"]
+    run = aws.metadata.get_run(run_id)
+    assert (run.dataset, run.champion) == ("iris", decision)
+    assert again == result
+    assert aws.dynamodb.scan(TableName=TABLE)["Items"] == rows
+    (published,) = received(champion_queue)
+    assert (published["source"], published["detail-type"]) == ("hyperparameter-tuner", "Champion Promoted")
+    assert {key: published["detail"][key] for key in decision} == decision
+
+
+def test_champion_handler_leaves_a_failed_run_alone(
+    aws: SimpleNamespace, load_handler: LoadHandler, iris_upload: Callable[..., dict[str, Any]],
+    load_event: LoadEvent, champion_queue: str, lambda_context: Any,
+) -> None:
+    # Given: a run whose every fit fails, reduced FAILED
+    config = {**CONFIG, "training_params": {"DecisionTreeClassifier": {"max_depth": [-1]}}}
+    run_id = load_handler("fan_out").lambda_handler(iris_upload(config), lambda_context)["run_id"]
+    _train_manifest(aws, run_id, load_handler("trainer"), lambda_context)
+    load_handler("reducer").lambda_handler({**load_event("reducer"), "run_id": run_id}, lambda_context)
+    rows = aws.dynamodb.scan(TableName=TABLE)["Items"]
+
+    # When
+    result = load_handler("champion").lambda_handler({**load_event("champion"), "run_id": run_id}, lambda_context)
+
+    # Then: a FAILED run never promotes: nothing written, nothing published
+    assert result == {"run_id": run_id, "status": "FAILED", "champion": None}
+    assert aws.dynamodb.scan(TableName=TABLE)["Items"] == rows
+    assert received(champion_queue) == []

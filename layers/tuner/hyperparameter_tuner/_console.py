@@ -18,7 +18,8 @@ from .planning import Plan
 from .records import Experiment, ExperimentStatus, Run, RunStatus
 from .results import RunResult, leaderboard_rows, run_warnings
 
-__all__ = ["RunProgress", "make_console", "print_leaderboard", "print_plan", "print_summary", "print_warnings"]
+__all__ = ["RunProgress", "champion_line", "make_console", "print_champion", "print_leaderboard", "print_plan",
+           "print_summary", "print_warnings"]
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -154,6 +155,28 @@ def print_summary(console: Console, result: RunResult) -> None:
     )
     if winner.artifact is not None:
         console.print(f"model: {winner.artifact.uri}  sha256={winner.artifact.sha256[:16]}…")
+    if result.run.champion is not None:
+        console.print(champion_line(result.run.champion), highlight=False, soft_wrap=True)  # one line, any width
+
+
+def champion_line(decision: dict[str, Any]) -> str:
+    """One line saying what a run's champion decision was (``decision`` as in the run JSON's ``champion``)."""
+    dataset, metric = decision.get("dataset"), decision.get("perf_metric")
+    challenger, champion = _fmt(decision.get("challenger_score")), _fmt(decision.get("champion_score"))
+    previous, current = decision.get("previous_experiment_id"), decision.get("champion_experiment_id")
+    margin = decision.get("promotion_margin") or 0
+    text = {
+        "first": f"champion of {dataset}: {current} (first successful run; test {metric}={challenger})",
+        "promoted": f"champion of {dataset}: {current} promoted over {previous} (test {metric} {challenger} vs"
+                    f" {champion}, margin {_fmt(margin)})",
+        "kept": f"champion of {dataset}: {current} kept (test {metric} {champion}; challenger {challenger},"
+                f" margin {_fmt(margin)})",
+        "manual": f"champion of {dataset}: {current} (promoted by hand)",
+    }.get(str(decision.get("decision")), f"champion of {dataset}: {current}")
+    reason = decision.get("reason")
+    if reason and decision.get("decision") != "first":
+        text += f": {reason}"
+    return escape(text)
 
 
 def print_plan(console: Console, plan: Plan) -> None:
@@ -198,3 +221,22 @@ def print_plan(console: Console, plan: Plan) -> None:
         for assumption in plan.assumptions:
             console.print(f"  [yellow]assumption[/yellow] {assumption.name}: {assumption.value} ({assumption.detail})",
                           markup=True, highlight=False)
+
+
+def print_champion(console: Console, described: dict[str, Any]) -> None:
+    """``hpt champion``: the current champion (as ``describe_champion`` returns it), then one line per decision."""
+    champion = described["champion"]
+    console.print(f"[bold]champion of {escape(described['dataset'])}[/bold]: {champion['experiment_id']} "
+                  f"{escape(champion['algo'])}({escape(_fmt(champion['params']))}) from run {champion['run_id']}")
+    scores = ", ".join(f"{name}={_fmt(value)}" for name, value in champion["scores"].items())
+    console.print(f"test scores when promoted: {escape(scores) or '-'}", highlight=False)
+    console.print(f"model: {champion['model_uri']}  sha256={(champion['sha256'] or '-')[:16]}…", highlight=False)
+    table = Table(title="history")
+    for column in ("version", "decided", "decision", "run", "champion", "challenger score", "champion score",
+                   "reason"):
+        table.add_column(column, overflow="fold")
+    for entry in described["history"]:
+        table.add_row(str(entry["version"]), str(entry["decided_at"])[:19], entry["decision"],
+                      entry.get("run_id") or "-", entry["champion_experiment_id"], _fmt(entry.get("challenger_score")),
+                      _fmt(entry.get("champion_score")), escape(entry.get("reason") or ""))
+    console.print(table)

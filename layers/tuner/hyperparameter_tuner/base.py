@@ -8,7 +8,6 @@ What one experiment runs (``derive_random_state``, ``build_spec``, ``train``, ``
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import pickle
 import threading
@@ -448,9 +447,6 @@ class BaseHyperparameterTuner(ABC):
 
     def load_model(self, experiment: Experiment) -> Any:
         """Load an experiment's model after verifying its bytes against the recorded SHA-256."""
-        import joblib
+        from .champion import load_verified_model
 
-        if experiment.artifact is None:
-            raise TunerError(f"experiment {experiment.experiment_id} has no saved model")
-        data = self.resource_version_control.load(experiment.artifact)  # raises IntegrityError on mismatch
-        return joblib.load(io.BytesIO(data))
+        return load_verified_model(experiment, self.resource_version_control)

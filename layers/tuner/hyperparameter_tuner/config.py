@@ -7,6 +7,7 @@ Errors name the key and the value at fault, in one line.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -181,6 +182,9 @@ class TuningConfig(BaseModel):
         Default: no cross-validation (the winner is chosen on validation, else test).
     name : str, optional
         A label for the run.
+    promotion_margin : float
+        How much better (in ``perf_metric``'s units and direction) a run's winner must be than the dataset's
+        champion, both scored on the run's test split, to be promoted. Default 0: any improvement.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -202,6 +206,16 @@ class TuningConfig(BaseModel):
     cv: int | None = None
     search: SearchConfig = Field(default_factory=SearchConfig)
     name: str | None = Field(default=None, max_length=200)
+    promotion_margin: float = 0.0
+
+    @field_validator("promotion_margin", mode="before")
+    @classmethod
+    def _check_promotion_margin(cls, value: Any) -> Any:
+        # Strict: true or "0.1" are mistakes; NaN and infinities would make every comparison meaningless.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"promotion_margin: expected a finite number >= 0 (in perf_metric's units), got"
+                              f" {_describe(value)}")
+        return float(value)
 
     @field_validator("cv", mode="before")
     @classmethod

@@ -46,7 +46,8 @@ PACKAGE_BUDGET = 200_000_000  # our own budget, leaving users room for their tra
 PAYLOAD_BUDGET = 8 * 1024  # our own cap on any Step Functions payload (AWS's limit is 256 KiB)
 # State transitions as AWS bills them (each state entered, each retried attempt, one per child execution a
 # Distributed Map starts), measured on an emulated run of statemachine/tuning.asl.json (benchmarks/transitions.py):
-TRANSITIONS_PER_RUN = 3  # the parent enters TrainBatches, NextRung and Reduce
+TRANSITIONS_PER_RUN = 5  # the parent enters TrainBatches, NextRung, Reduce, RunSucceeded (Choice) and Champion (a
+# SUCCEEDED run)
 TRANSITIONS_PER_BATCH = 2  # the child execution started, and its TrainBatch state
 TRANSITIONS_PER_RUNG = 3  # halving, each rung after the first: PromoteRung, TrainBatches, NextRung
 TRANSITIONS_PER_FAILED_BATCH = 2  # DescribeBatchFailure, RecordBatchFailure (from the ASL)

@@ -183,3 +183,7 @@ class Run(BaseModel):
     """Successive halving: ``[{rung, n_candidates, n_resources}]`` as ``HalvingGridSearchCV`` plans them."""
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    dataset: str | None = None
+    """The dataset the run belongs to (champion/challenger is per dataset)."""
+    champion: dict[str, Any] | None = None
+    """The champion decision of a SUCCEEDED run (:class:`~hyperparameter_tuner.champion.ChampionDecision` as JSON)."""

@@ -134,7 +134,8 @@ class RunResult:
     def to_json(self) -> dict[str, Any]:
         """The CLI's JSON object: run id, status, perf metric, direction, winner and every experiment.
 
-        ``winner`` is ``null`` unless the run SUCCEEDED; ``warnings`` lists run-level warnings. Values are made
+        ``winner`` is ``null`` unless the run SUCCEEDED; ``warnings`` lists run-level warnings; ``champion`` is the
+        champion decision of a SUCCEEDED run (``null`` otherwise, or before one was made). Values are made
         strict-JSON safe by :func:`json_safe` (non-finite floats are ``null``).
         """
         winner = self.winner
@@ -156,6 +157,8 @@ class RunResult:
                 "metrics": winner.metrics,
                 "model_uri": winner.artifact.uri if winner.artifact else None,
             },
+            "dataset": self.run.dataset,
+            "champion": self.run.champion if self.run.status is RunStatus.SUCCEEDED else None,
             "experiments": [
                 {
                     "experiment_id": e.experiment_id,

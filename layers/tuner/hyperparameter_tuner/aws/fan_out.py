@@ -28,6 +28,7 @@ from .events import (
     ENDED_WITHOUT_SUCCESS,
     ExecutionEnded,
     RunRequest,
+    dataset_name,
     dataset_of,
     execution_failure_reason,
 )
@@ -296,7 +297,8 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
     key = manifest_key(run_id)
     put_manifest(services, bucket, key, items)
     run = tuner.new_run(run_id, data_uri, fetched.fingerprint, rungs, status=RunStatus.RUNNING,
-                        data_versions=fetched.versions, batches=batches)
+                        data_versions=fetched.versions, batches=batches,
+                        dataset=request.dataset or dataset_name(config.name or "adhoc"))
     metadata.create_run(run)
     concurrency = config.max_concurrency
     if settings.trainer_concurrency:

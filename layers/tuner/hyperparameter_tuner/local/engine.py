@@ -21,7 +21,9 @@ from typing import Any
 
 from .._closing import promote_rung
 from .._workers import WorkerPool, can_fork
+from ..aws.events import dataset_name
 from ..base import BaseHyperparameterTuner
+from ..champion import check_dataset_name, decide_run_champion
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from ..data import SplitData
 from ..errors import ConfigError, RunFailedError, StoreError
@@ -29,6 +31,7 @@ from ..ports import MetadataTracker
 from ..records import Experiment, ExperimentSpec, RunStatus, utcnow
 from ..results import RunResult
 from ..search import Rung
+from .champions import SQLiteChampionTracker
 from .files import FolderVersionControl
 from .sqlite import SQLiteDatabase, SQLiteMetadataTracker, SQLiteMetricsTracker
 
@@ -131,6 +134,11 @@ class LocalTuner(BaseHyperparameterTuner):
         super().__init__(metadata_tracker, resource_version_control, metrics_tracker, training_params, metrics,
                          perf_metric, config=config, max_experiments=max_experiments, **options)
         self.last_result: RunResult | None = None
+        # Champion/challenger needs the store's database; injected non-SQLite trackers run without it.
+        self.champion_tracker: SQLiteChampionTracker | None = (
+            SQLiteChampionTracker(self.metadata_tracker.db)
+            if isinstance(self.metadata_tracker, SQLiteMetadataTracker) else None
+        )
 
     def run_experiment(self, data: Any, *args: Any, **kwargs: Any) -> Any:
         """Run the grid on ``data`` and return the winning model (checksum verified before loading).
@@ -149,7 +157,8 @@ class LocalTuner(BaseHyperparameterTuner):
         return self.load_model(winner)
 
     def run(self, data: SplitData | str | Path, *, run_id: str | None = None,
-            progress: ProgressCallback | None = None, on_start: Callable[[int, int], None] | None = None) -> RunResult:
+            progress: ProgressCallback | None = None, on_start: Callable[[int, int], None] | None = None,
+            dataset: str | None = None) -> RunResult:
         """Run the grid and return the :class:`RunResult`.
 
         Parameters
@@ -162,12 +171,16 @@ class LocalTuner(BaseHyperparameterTuner):
             Called with each finished experiment record (reused ones first).
         on_start : callable, optional
             Called once with ``(total, reused)`` before training starts.
+        dataset : str, optional
+            The dataset the run belongs to, whose champion its winner challenges. Default: the config's ``name``,
+            else the data file's stem.
         """
         split = self.load_data(data)
         rungs = self.config.split_rungs(split)  # halving settings the split cannot serve fail here, before a run
         run_id = run_id or new_run_id()
+        dataset = check_dataset_name(dataset) if dataset else dataset_name(self.config.name or Path(split.source).stem)
         run = self.new_run(run_id, split.source, split.fingerprint, rungs, status=RunStatus.RUNNING,
-                           owner=process_owner())
+                           owner=process_owner(), dataset=dataset)
         self.metadata_tracker.create_run(run)
         try:  # from here on the run is closed whatever happens: Ctrl-C, SIGTERM, a store failure, a crash
             with _stop_on_signals():
@@ -185,6 +198,11 @@ class LocalTuner(BaseHyperparameterTuner):
                 self.metadata_tracker.update_run(run_id, status=RunStatus.FAILED, reason=reason,
                                                  finished_at=utcnow())
             raise
+        if self.champion_tracker is not None:  # a SUCCEEDED run's winner challenges the dataset's champion
+            final, _, _ = decide_run_champion(
+                final, split, dataset=dataset, champions=self.champion_tracker, metadata=self.metadata_tracker,
+                version_control=self.resource_version_control, margin=self.config.promotion_margin,
+                threads=self.config.threads)
         self.last_result = RunResult.collect(final, self.metadata_tracker.iter_experiments(run_id))
         return self.last_result
 
