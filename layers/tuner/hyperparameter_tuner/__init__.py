@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .local.engine import LocalTuner, open_store
     from .ports import MetadataTracker, MetricsTracker, ModelTrainer, ResourceVersionControl
     from .records import ArtifactRef, Experiment, ExperimentSpec, ExperimentStatus, ModelVersion, Run, RunStatus
+    from .report import render_report
     from .results import RunResult
     from .trainers import register_trainer
 
@@ -34,6 +35,7 @@ _EXPORTS = {
     "ArtifactRef": "records", "Experiment": "records", "ExperimentSpec": "records", "ExperimentStatus": "records",
     "ModelVersion": "records", "Run": "records", "RunStatus": "records",
     "RunResult": "results",
+    "render_report": "report",
     "register_trainer": "trainers",
 }
 
@@ -86,4 +88,5 @@ __all__ = [
     "open_store",
     "parse_config",
     "register_trainer",
+    "render_report",
 ]
