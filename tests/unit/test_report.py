@@ -47,9 +47,10 @@ def make_experiment(number: int, algo: str, params: dict[str, Any], score: float
                     cls: type[Experiment] = Experiment, fit_time: float | None = 0.01, **fields: Any) -> Experiment:
     status = ExperimentStatus.SUCCEEDED if score is not None else ExperimentStatus.FAILED
     scores = {"validation": {"accuracy": score, "f1_macro": score - 0.01}} if score is not None else {}
+    error: dict[str, Any] = {"error_type": "ValueError", "error": "bad fit"} if score is None else {}
     return cls(run_id="run-1", experiment_id=f"exp{number:04d}", index=number, algo=algo, params=params,
                data_fingerprint="fp", status=status, scores=scores, eval_split="validation", fit_time=fit_time,
-               **({"error_type": "ValueError", "error": "bad fit"} if score is None else {}), **fields)
+               **error, **fields)
 
 
 def grid_experiments() -> list[Experiment]:

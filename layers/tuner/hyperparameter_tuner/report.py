@@ -458,12 +458,15 @@ code{font-size:12px}
 
 _SCRIPT = """
 (function(){
-  var plots=document.querySelectorAll('div.__PLOT_CLASS__');
+  var plots=document.querySelectorAll('div.__PLOT_CLASS__'), drawn=[];
   plots.forEach(function(div){
     var figure=JSON.parse(document.getElementById(div.dataset.figure).textContent);
-    Plotly.newPlot(div,figure.data,figure.layout,{responsive:true,displaylogo:false}).then(function(){
+    drawn.push(Plotly.newPlot(div,figure.data,figure.layout,{responsive:true,displaylogo:false}).then(function(){
       div.setAttribute('data-rendered','true');
-    });
+    }));
+  });
+  Promise.all(drawn).then(function(){  // when every plot is drawn, milliseconds since navigation started
+    document.body.setAttribute('data-plots-drawn-ms',String(Math.round(performance.now())));
   });
   var table=document.getElementById('hpt-leaderboard');
   if(table){
