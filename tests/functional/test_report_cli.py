@@ -85,3 +85,13 @@ def test_unwritable_output_is_one_line_exit_2(
 
     err = capsys.readouterr().err
     assert code == 2 and re.fullmatch(r"error: -o .*dir\.html: cannot write \(No such file or directory\)\n", err)
+
+
+@pytest.mark.parametrize("run_id", ["../models/x", "a/b", "", ".hidden", "x" * 129])
+def test_a_report_key_is_only_ever_under_reports(run_id: str) -> None:
+    from hyperparameter_tuner.aws.reporting import report_key
+    from hyperparameter_tuner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="run id .* must match"):
+        report_key(run_id)
+    assert report_key("20261130T120000Z-ab12cd") == "reports/20261130T120000Z-ab12cd.html"
