@@ -290,3 +290,25 @@ def test_with_score_test_false_the_challenger_is_scored_on_test_for_the_decision
     assert first["champion"]["challenger_score"] == pytest.approx(expected)
     assert main(["champion", "flowers", "--store", str(store), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["champion"]["scores"] == {"accuracy": pytest.approx(expected)}
+
+
+def test_the_report_shows_the_datasets_champion_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], write_config: Callable[..., Path], splits: dict[str, Path],
+) -> None:
+    # Given two runs of one dataset: the first winner, then a better one promoted over it
+    store = tmp_path / "store"
+    _, first = run_json(capsys, write_config(DUMMY, "dummy.yaml"), splits["a"], store)
+    _, second = run_json(capsys, write_config(LOGISTIC, "lr.yaml"), splits["b"], store)
+    assert (first["champion"]["decision"], second["champion"]["decision"]) == ("first", "promoted")
+
+    # When the latest run's report is written
+    out = tmp_path / "report.html"
+    assert main(["report", "--store", str(store), "-o", str(out)]) == 0
+
+    # Then its champion section lists both decisions with the champions they made, in order
+    page = out.read_text()
+    section = page[page.index('<section id="champion">'):]
+    section = section[:section.index("</section>")]
+    first_id, second_id = first["winner"]["experiment_id"], second["winner"]["experiment_id"]
+    assert section.index(first_id) < section.index(second_id)
+    assert "<td>first</td>" in section and "<td>promoted</td>" in section

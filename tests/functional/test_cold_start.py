@@ -1,4 +1,4 @@
-"""The light Lambdas (fan-out, reducer) never import the ML stack: checked in a fresh interpreter."""
+"""The light Lambdas (fan-out, reducer, report) never import the ML stack: checked in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _imported_roots(function: str) -> set[str]:
     return set(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("function", ["fan_out", "reducer"])
+@pytest.mark.parametrize("function", ["fan_out", "reducer", "report"])
 def test_light_handlers_import_no_ml_stack(function: str) -> None:
     roots = _imported_roots(function)
 

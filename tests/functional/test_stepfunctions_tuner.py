@@ -196,6 +196,14 @@ def held_trainers(emulator: Emulator) -> Iterator[Held]:
         emulator.clear_faults()
 
 
+def wait_for_run_execution(emulator: Emulator, tuner: StepFunctionsTuner) -> None:
+    """Let the last run's execution end: the reducer (and the Report function its completion event reaches) goes on
+    after the run is closed, and must not print into the next test's capture."""
+    assert tuner.last_result is not None
+    prefix = emulator.state_machine_arn.replace(":stateMachine:", ":execution:")
+    emulator.wait_for_execution(f"{prefix}:{tuner.last_result.run.run_id}", timeout=60)
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -363,6 +371,7 @@ class TestOnTheStack:
         # When / Then
         with pytest.raises(RunFailedError, match=r"^run \S+ failed: all 2 experiments failed$"):
             tuner.run_experiment(iris_npz, poll_seconds=0.05, timeout=60)
+        wait_for_run_execution(emulator, tuner)
 
     def test_run_experiment_raises_run_failed_error_when_too_many_experiments_failed(
         self, emulator: Emulator, stack: str, iris_npz: Path
@@ -376,6 +385,7 @@ class TestOnTheStack:
         with pytest.raises(RunFailedError, match=r"failed: 1 of 2 experiments failed"):
             tuner.run_experiment(iris_npz, poll_seconds=0.05, timeout=60)
         assert tuner.last_result.run.status.value == "FAILED"
+        wait_for_run_execution(emulator, tuner)
 
     def test_cli_status_of_an_unknown_run_is_a_usage_error(
         self, emulator: Emulator, stack: str, capsys: pytest.CaptureFixture[str]

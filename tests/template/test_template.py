@@ -511,15 +511,16 @@ def test_schedule_is_enabled_only_with_an_expression(transformed: dict[str, Any]
 def test_undeliverable_events_and_failed_fan_outs_reach_the_dead_letter_queue(transformed: dict[str, Any]) -> None:
     resources = transformed["Resources"]
     queue = {"Fn::GetAtt": ["FanOutDeadLetterQueue", "Arn"]}
-    (policy,) = resources_of_type(transformed, "AWS::SQS::QueuePolicy").values()
+    (policy,) = [policy for policy in resources_of_type(transformed, "AWS::SQS::QueuePolicy").values()
+                 if policy["Properties"]["Queues"] == [{"Ref": "FanOutDeadLetterQueue"}]]
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     allowed_sources = set(evaluate(statement["Condition"]["ArnEquals"]["aws:SourceArn"]))
     for rule_id in ("FanOutFunctionDatasetLanded", "FanOutFunctionSchedule", "FanOutFunctionExecutionEnded"):
         rule = resources[rule_id]["Properties"]
         assert rule["Targets"][0]["DeadLetterConfig"] == {"Arn": queue}
         assert f"arn:aws:events:us-east-1:123456789012:rule/{evaluate(rule['Name'])}" in allowed_sources
-    (invoke_config,) = resources_of_type(transformed, "AWS::Lambda::EventInvokeConfig").values()
-    assert invoke_config["Properties"]["FunctionName"] == {"Ref": "FanOutFunction"}
+    (invoke_config,) = [config for config in resources_of_type(transformed, "AWS::Lambda::EventInvokeConfig").values()
+                        if config["Properties"]["FunctionName"] == {"Ref": "FanOutFunction"}]
     assert invoke_config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == queue
     assert resources["FanOutDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .local.engine import LocalTuner, open_store
     from .ports import MetadataTracker, MetricsTracker, ModelTrainer, ResourceVersionControl
     from .records import ArtifactRef, Experiment, ExperimentSpec, ExperimentStatus, ModelVersion, Run, RunStatus
+    from .report import render_report
     from .results import RunResult
     from .trainers import register_trainer
 
@@ -36,6 +37,7 @@ _EXPORTS = {
     "ArtifactRef": "records", "Experiment": "records", "ExperimentSpec": "records", "ExperimentStatus": "records",
     "ModelVersion": "records", "Run": "records", "RunStatus": "records",
     "RunResult": "results",
+    "render_report": "report",
     "register_trainer": "trainers",
 }
 
@@ -90,4 +92,5 @@ __all__ = [
     "open_store",
     "parse_config",
     "register_trainer",
+    "render_report",
 ]

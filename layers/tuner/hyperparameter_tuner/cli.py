@@ -432,6 +432,42 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK if plan.ok else EXIT_FAILED
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    if args.stack:
+        if args.run_id is None:
+            raise UsageError("report --stack needs a RUN_ID")
+        from .aws.reporting import fetch_report
+
+        resources, session = _stack(args.stack, args.region)
+        page = fetch_report(session.client("s3"), resources.bucket, args.run_id)
+        run_id = args.run_id
+    else:
+        from .report import render_report
+
+        store = args.store or ".hpt"
+        metadata, _, _ = _open_existing_store(store)
+        if args.run_id is None:
+            runs = metadata.list_runs(limit=1)
+            if not runs:
+                raise UsageError(f"--store {store}: no runs yet")
+            run = runs[0]
+        else:
+            run = metadata.get_run(args.run_id)
+        run_id = run.run_id
+        from .champion import champion_history
+
+        history = champion_history(run.dataset, store=store) if run.dataset else None
+        page = render_report(run, list(metadata.iter_experiments(run_id)), champion_history=history,
+                             rungs=run.rungs).encode("utf-8")
+    output = Path(args.output or f"report-{run_id}.html")
+    try:
+        output.write_bytes(page)
+    except OSError as exc:
+        raise UsageError(f"-o {output}: cannot write ({exc.strerror})") from None
+    print(f"wrote {output} ({len(page) / 1e6:.1f} MB, run {run_id})", file=sys.stderr)
+    return EXIT_OK
+
+
 def _version() -> str:
     """The installed distribution's version (``importlib.metadata``)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -508,6 +544,15 @@ def _build_parser() -> _Parser:
     plan.add_argument("--prices", help="JSON file of unit prices to override (keys of planning.Prices)")
     plan.add_argument("--json", action="store_true", help="print JSON")
     plan.set_defaults(handler=_cmd_plan)
+
+    report = sub.add_parser("report", help="write a run's self-contained HTML report (opens offline)")
+    report.add_argument("run_id", nargs="?", help="run id (default: the latest local run)")
+    where = report.add_mutually_exclusive_group()
+    where.add_argument("--store", default=None, help="store directory (default: .hpt)")
+    where.add_argument("--stack", help="fetch the report the stack's Report function wrote (reports/<run_id>.html)")
+    report.add_argument("--region", help="AWS region of the stack")
+    report.add_argument("-o", "--output", help="HTML file to write (default: report-<run_id>.html)")
+    report.set_defaults(handler=_cmd_report)
 
     status = sub.add_parser("status", help="live counts of a run on a deployed stack")
     status.add_argument("run_id")
