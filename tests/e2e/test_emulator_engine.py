@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.events.models import EventPattern
 
 from hyperparameter_tuner.emulator import (
     Emulator,
     EmulatorError,
     FunctionInvocationError,
     loads_template,
-    matches_pattern,
     s3_object_created_event,
     throttle,
 )
@@ -577,4 +577,4 @@ def test_s3_object_created_event_has_the_eventbridge_shape() -> None:
 )
 def test_event_patterns(pattern: dict[str, Any], expected: bool) -> None:
     event = s3_object_created_event("data", "datasets/a.npz", "v", "e", 42)
-    assert matches_pattern(pattern, event) is expected
+    assert EventPattern.load(json.dumps(pattern)).matches_event(event) is expected  # type: ignore[arg-type]

@@ -18,9 +18,8 @@ Examples
 from __future__ import annotations
 
 from ._engine import Emulator
-from ._events import execution_status_change_event, matches_pattern, s3_object_created_event
-from ._faults import FunctionInvocationError, Invocation, lambda_service_error, throttle
-from ._runtime import LambdaContext
+from ._events import execution_status_change_event, s3_object_created_event
+from ._runtime import FunctionInvocationError, Invocation, LambdaContext, lambda_service_error, throttle
 from ._template import NOT_IN_MOTO, EmulatorError, Template, load_template, loads_template
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
     "lambda_service_error",
     "load_template",
     "loads_template",
-    "matches_pattern",
     "s3_object_created_event",
     "throttle",
 ]

@@ -3,13 +3,17 @@ real handler in this process (what is moto's and what is ours: the README's "Reh
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
 import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+import traceback
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, ExitStack, suppress
 from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
 from typing import Any
@@ -18,16 +22,24 @@ from unittest import mock
 from ._events import (
     DEFAULT_ACCOUNT_ID,
     execution_status_change_event,
-    matches_pattern,
     s3_object_created_event,
     scheduled_event,
     target_input,
 )
-from ._faults import FaultHook, FunctionInvocationError, Invocation, is_service_error
-from ._runtime import FunctionSpec, HandlerLoader, LambdaContext, RoutedStream, ScopedEnviron, error_payload
-from ._template import EmulatorError, Template, load_template
+from ._runtime import (
+    FaultHook,
+    FunctionInvocationError,
+    FunctionSpec,
+    Invocation,
+    LambdaContext,
+    RoutedStream,
+    SandboxEnviron,
+    is_service_error,
+    sandbox,
+)
+from ._template import EmulatorError, load_template
 
-__all__ = ["DEFAULT_ACCOUNT_ID", "Emulator"]
+__all__ = ["Emulator"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +48,8 @@ _MOCK_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}
 _UNSET_ENVIRONMENT = (
     "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
 )  # fmt: skip
+_STREAMS: dict[str, RoutedStream] = {}  # one per stream for the process (see RoutedStream)
+_IMPORT_LOCK = threading.Lock()
 
 
 class Emulator:
@@ -43,8 +57,9 @@ class Emulator:
 
     On entry the emulator starts ``moto.mock_aws`` (Step Functions executing definitions, Lambda without
     Docker), deploys the template as a CloudFormation stack (the SAM translator's output, created by moto), and
-    replaces moto's Lambda ``invoke`` so that every invocation (from Step Functions, from a handler, or from
-    :meth:`invoke`) runs the function's real handler in this process. On exit everything is undone.
+    replaces moto's Lambda ``invoke`` so that every invocation (from Step Functions, from a handler, from an
+    EventBridge rule, or from :meth:`invoke`) runs the function's real handler in this process. On exit everything
+    is undone.
 
     Parameters
     ----------
@@ -64,6 +79,10 @@ class Emulator:
         Each resource of the stack: logical id to (CloudFormation type, physical id).
     functions : dict[str, FunctionSpec]
         Each ``AWS::Serverless::Function`` as deployed, by logical id, in template order.
+    s3, dynamodb, sfn, lambda_client : boto3 client
+        Clients bound to the mock (see :meth:`client`).
+    bucket_name, table_name, state_machine_arn : str
+        The physical id of the stack's only bucket, table and state machine.
 
     Examples
     --------
@@ -84,7 +103,7 @@ class Emulator:
         parameters: Mapping[str, str] | None = None,
         retry_sleep: bool = True,
     ) -> None:
-        self.template: Template = load_template(template)
+        self.template = load_template(template)
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
         self.retry_sleep = retry_sleep
@@ -92,17 +111,15 @@ class Emulator:
         self.resources: dict[str, tuple[str, str]] = {}
         self.functions: dict[str, FunctionSpec] = {}
         self._parameters = {name: str(value) for name, value in (parameters or {}).items()}
-        self._deployed: dict[str, Any] = {}
+        self._silent_buckets: dict[str, str] = {}  # name -> logical id of the stack's buckets without EventBridge
         self._exit_stack = ExitStack()
-        self._environ: ScopedEnviron | None = None
-        self._streams: list[RoutedStream] = []
         self._logs: dict[str, list[str]] = {}
         self._clients: dict[str, Any] = {}
+        self._modules: dict[str, ModuleType] = {}
         self._faults: list[FaultHook] = []
         self._invocations: list[Invocation] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._recorded = threading.Condition(self._lock)  # notified when an invocation is recorded
-        self._loader = HandlerLoader()
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -149,20 +166,28 @@ class Emulator:
         def invoke(backend: Any, function_name: str, *args: Any) -> str | bytes | None:
             return self._dispatch(original_invoke, backend, function_name, *args)
 
-        def send_to_targets(rule: Rule, *args: Any, **kwargs: Any) -> None:
+        def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
+            """A PutEvents: moto delivers to the targets it knows, the emulator to the Lambda targets."""
             if rule.event_pattern.get_pattern():  # moto matches every event to a rule without one (a schedule)
-                original_send(rule, *args, **kwargs)
+                others = copy.copy(rule)  # moto refuses Lambda targets
+                others.targets = [target for target in rule.targets if target["Arn"].split(":")[2] != "lambda"]
+                original_send(others, event, transform_input)
+                try:
+                    self._deliver(rule, event)
+                except Exception:  # EventBridge invokes its targets asynchronously: the publisher sees no error
+                    logger.warning("rule %s: a target failed", rule.name, exc_info=True)
 
         stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
         if not self.retry_sleep:
             stack.enter_context(mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=self._retry_sleep)))
         for name in ("stdout", "stderr"):
-            stream, replaced = RoutedStream.install(name)
-            self._streams.append(stream)
-            stack.callback(stream.uninstall, name, replaced)
-        self._environ = ScopedEnviron(os.environ)
-        stack.enter_context(mock.patch.object(os, "environ", self._environ))  # per-thread function environments
+            current = getattr(sys, name)
+            stream = _STREAMS.setdefault(name, RoutedStream(current))
+            if current is not stream:
+                stream.base = current
+            stack.enter_context(mock.patch.object(sys, name, stream))
+        stack.enter_context(mock.patch.object(os, "environ", SandboxEnviron(os.environ)))
         stack.callback(self._stop_running_executions)
         self._deploy()
 
@@ -171,9 +196,9 @@ class Emulator:
         try:
             self._exit_stack.close()
         finally:
-            self._environ = None
-            self._streams.clear()
-            self._loader.unload()
+            for logical_id in self._modules:
+                sys.modules.pop(f"_hpt_emulated_{logical_id}", None)
+            self._modules.clear()
             self._clients.clear()
             with Emulator._active_lock:
                 if Emulator._active is self:
@@ -186,7 +211,7 @@ class Emulator:
     def _stop_running_executions(self, timeout: float = 10.0) -> None:
         running = [
             execution["executionArn"]
-            for arn in self._physical_ids("AWS::StepFunctions::StateMachine")
+            for _, arn in self._of_type("AWS::StepFunctions::StateMachine")
             for execution in self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
         ]
         for execution_arn in running:
@@ -211,13 +236,13 @@ class Emulator:
         from moto.stepfunctions import models as sfn_models
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-        self._deployed = self.template.to_cloudformation(self._parameters, self.region, self.account_id)
+        cfn = self.template.to_cloudformation(self._parameters, self.region, self.account_id)
         cloudformation = self.client("cloudformation")
         # moto's CloudFormation creates state machines in its Step Functions backend that does not execute them.
         with mock.patch.object(sfn_models, "stepfunctions_backends", stepfunctions_parser_backends):
             cloudformation.create_stack(
                 StackName=self.stack_name,
-                TemplateBody=json.dumps(self._deployed),
+                TemplateBody=json.dumps(cfn),
                 Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in self._parameters.items()],
                 Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
             )
@@ -225,12 +250,14 @@ class Emulator:
         if stack["StackStatus"] != "CREATE_COMPLETE":
             raise EmulatorError(f"stack {self.stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
         for resource in cloudformation.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
-            logical_id, physical_id = resource["LogicalResourceId"], resource.get("PhysicalResourceId", "")
-            self.resources[logical_id] = (resource["ResourceType"], physical_id)
-        for logical_id in self._logical_ids("AWS::S3::Bucket"):  # moto's AWS::S3::Bucket ignores versioning
-            versioning = self._deployed_properties(logical_id).get("VersioningConfiguration")
-            if versioning:
-                self.s3.put_bucket_versioning(Bucket=self.resources[logical_id][1], VersioningConfiguration=versioning)
+            self.resources[resource["LogicalResourceId"]] = (resource["ResourceType"], resource.get("PhysicalResourceId", ""))
+        for logical_id, name in self._of_type("AWS::S3::Bucket"):  # moto's AWS::S3::Bucket ignores both properties
+            properties = cfn["Resources"][logical_id].get("Properties") or {}
+            if versioning := properties.get("VersioningConfiguration"):
+                self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)
+            eventbridge = (properties.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {}
+            if str(eventbridge.get("EventBridgeEnabled")).lower() != "true":
+                self._silent_buckets[name] = logical_id
         for logical_id, resource in self.template.resources.items():
             if resource.get("Type") == "AWS::Serverless::Function" and logical_id in self.resources:
                 self.functions[logical_id] = self._function_spec(logical_id)
@@ -247,18 +274,12 @@ class Emulator:
             int(config["MemorySize"]), float(config["Timeout"]), {key: str(value) for key, value in variables.items()},
         )  # fmt: skip
 
-    def _deployed_properties(self, logical_id: str) -> dict[str, Any]:
-        properties: dict[str, Any] = self._deployed["Resources"][logical_id].get("Properties") or {}
-        return properties
-
-    def _logical_ids(self, resource_type: str) -> list[str]:
-        return [logical_id for logical_id, (kind, _) in self.resources.items() if kind == resource_type]
-
-    def _physical_ids(self, resource_type: str) -> list[str]:
-        return [self.resources[logical_id][1] for logical_id in self._logical_ids(resource_type)]
+    def _of_type(self, resource_type: str) -> list[tuple[str, str]]:
+        """(logical id, physical id) of each resource of the stack of that type."""
+        return [(logical_id, name) for logical_id, (kind, name) in self.resources.items() if kind == resource_type]
 
     def _only(self, resource_type: str) -> str:
-        found = self._physical_ids(resource_type)
+        found = [physical_id for _, physical_id in self._of_type(resource_type)]
         if len(found) != 1:
             raise EmulatorError(f"the stack has {len(found)} {resource_type} ({found}); use Emulator.resources")
         return found[0]
@@ -268,7 +289,7 @@ class Emulator:
     def client(self, service: str) -> Any:
         """Return a boto3 client for ``service`` (``s3``, ``stepfunctions``, ...) bound to the mock, cached (typed
         ``Any`` so callers need no boto3 stubs)."""
-        self._require_environ()
+        self._require_running()
         with self._lock:
             if service not in self._clients:
                 import boto3
@@ -276,39 +297,21 @@ class Emulator:
                 self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
             return self._clients[service]
 
-    @property
-    def s3(self) -> Any:
-        """A boto3 S3 client bound to the mock."""
-        return self.client("s3")
-
-    @property
-    def dynamodb(self) -> Any:
-        """A boto3 DynamoDB client bound to the mock."""
-        return self.client("dynamodb")
-
-    @property
-    def sfn(self) -> Any:
-        """A boto3 Step Functions client bound to the mock."""
-        return self.client("stepfunctions")
-
-    @property
-    def lambda_client(self) -> Any:
-        """A boto3 Lambda client bound to the mock."""
-        return self.client("lambda")
+    s3 = property(lambda self: self.client("s3"))
+    dynamodb = property(lambda self: self.client("dynamodb"))
+    sfn = property(lambda self: self.client("stepfunctions"))
+    lambda_client = property(lambda self: self.client("lambda"))
 
     @property
     def bucket_name(self) -> str:
-        """Name of the stack's only bucket."""
         return self._only("AWS::S3::Bucket")
 
     @property
     def table_name(self) -> str:
-        """Name of the stack's only DynamoDB table."""
         return self._only("AWS::DynamoDB::Table")
 
     @property
     def state_machine_arn(self) -> str:
-        """ARN of the stack's only state machine."""
         return self._only("AWS::StepFunctions::StateMachine")
 
     # -- invocations and events ---------------------------------------------------------------------------------
@@ -357,19 +360,30 @@ class Emulator:
             Each invoked function's logical id mapped to its result, in template order.
         """
         results: dict[str, Any] = {}
-        for page in self.client("events").get_paginator("list_rules").paginate(EventBusName="default"):
-            for rule in page["Rules"]:
-                pattern = rule.get("EventPattern") if rule.get("State") == "ENABLED" else None
-                if pattern and matches_pattern(json.loads(pattern), event):
-                    results.update(self._invoke_targets(rule["Name"], event))
+        for rule in list(self._rules().values()):
+            results.update(self._deliver(rule, event))
         order = list(self.functions)
         return dict(sorted(results.items(), key=lambda item: order.index(item[0])))
 
-    def _invoke_targets(self, rule_name: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    def _rules(self) -> dict[str, Any]:
+        """The rules of the default bus, by name, as moto's EventBridge holds them."""
+        from moto.events.models import events_backends
+
+        rules: dict[str, Any] = events_backends[self.account_id][self.region].event_buses["default"].rules
+        return rules
+
+    def _deliver(self, rule: Any, event: Mapping[str, Any]) -> dict[str, Any]:
+        """What EventBridge does with an event on one rule (a rule without a pattern is a schedule: never matched)."""
+        pattern = rule.event_pattern
+        if rule.state != "ENABLED" or not pattern.get_pattern() or not pattern.matches_event(dict(event)):
+            return {}
+        return self._invoke_targets(rule, event)
+
+    def _invoke_targets(self, rule: Any, event: Mapping[str, Any]) -> dict[str, Any]:
         """Invoke the emulated functions that a rule targets with ``event``; return their results by logical id."""
         results: dict[str, Any] = {}
-        for target in self.client("events").list_targets_by_rule(Rule=rule_name)["Targets"]:
-            spec = self._function_by_name(target["Arn"])
+        for target in rule.targets:
+            spec = self._function_named(target["Arn"])
             if spec is not None:
                 results[spec.logical_id] = self.invoke(spec.logical_id, target_input(target, event))
         return results
@@ -395,20 +409,15 @@ class Emulator:
             If the stack's bucket does not send events to EventBridge (S3 would then deliver nothing).
         """
         bucket_name = bucket or self.bucket_name
-        for logical_id in self._logical_ids("AWS::S3::Bucket"):
-            notification = self._deployed_properties(logical_id).get("NotificationConfiguration") or {}
-            enabled = (notification.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled")
-            if self.resources[logical_id][1] == bucket_name and str(enabled).lower() != "true":
-                raise EmulatorError(
-                    f"bucket {logical_id} has no NotificationConfiguration.EventBridgeConfiguration."
-                    "EventBridgeEnabled: true, so S3 would not send Object Created events to EventBridge"
-                )
+        if bucket_name in self._silent_buckets:
+            raise EmulatorError(
+                f"bucket {self._silent_buckets[bucket_name]} has no NotificationConfiguration.EventBridgeConfiguration."
+                "EventBridgeEnabled: true, so S3 would not send Object Created events to EventBridge"
+            )
         head = self.s3.head_object(Bucket=bucket_name, Key=key)
         version_id = None if head.get("VersionId") in (None, "null") else head["VersionId"]
-        size = int(head["ContentLength"])
-        event = s3_object_created_event(
-            bucket_name, key, version_id, head["ETag"], size, region=self.region, account_id=self.account_id
-        )
+        event = s3_object_created_event(bucket_name, key, version_id, head["ETag"], int(head["ContentLength"]),
+                                        region=self.region, account_id=self.account_id)  # fmt: skip
         return self.deliver_event(event)
 
     def deliver_execution_status_change(self, execution_arn: str) -> dict[str, Any]:
@@ -420,7 +429,7 @@ class Emulator:
 
     def fire_schedule(self, name: str | None = None) -> dict[str, Any]:
         """Fire a scheduled rule of the stack once, as EventBridge does at a tick: each target receives its ``Input``
-        or, without one, the "Scheduled Event" (see :func:`scheduled_event`). A disabled rule never fires.
+        or, without one, the "Scheduled Event". A disabled rule never fires.
 
         Parameters
         ----------
@@ -452,31 +461,16 @@ class Emulator:
             what = f"schedule {name!r}" if name else "schedule"
             raise EmulatorError(f"the template has {len(found)} matching {what}s{have}")
         ((logical_id, event_name, rule_name),) = found
-        rule = self.client("events").describe_rule(Name=rule_name)
-        if rule.get("State") != "ENABLED":
-            state = rule.get("State")
-            raise EmulatorError(f"{logical_id}.{event_name}: the rule is {state}; EventBridge would not fire it")
-        event = scheduled_event(rule["Arn"], region=self.region, account_id=self.account_id)
-        return self._invoke_targets(rule_name, event)
+        rule = self._rules()[rule_name]
+        if rule.state != "ENABLED":
+            raise EmulatorError(f"{logical_id}.{event_name}: the rule is {rule.state}; EventBridge would not fire it")
+        return self._invoke_targets(rule, scheduled_event(rule.arn, region=self.region, account_id=self.account_id))
 
     def wait_for_execution(
         self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.05
     ) -> dict[str, Any]:
-        """Poll an execution until it is no longer ``RUNNING``.
-
-        Parameters
-        ----------
-        execution_arn : str
-            The execution.
-        timeout : float, default 60.0
-            Seconds to wait.
-        poll_interval : float, default 0.05
-            Seconds between polls.
-
-        Returns
-        -------
-        dict
-            The final ``DescribeExecution`` reply.
+        """Poll an execution every ``poll_interval`` seconds until it is no longer ``RUNNING``; return the final
+        ``DescribeExecution`` reply.
 
         Raises
         ------
@@ -519,20 +513,18 @@ class Emulator:
             When they have not after ``timeout`` seconds: a safety bound, not a measurement.
         """
         with self._recorded:
-            if not self._recorded.wait_for(lambda: self._count(function_logical_id) >= count, timeout):
-                raise TimeoutError(f"{function_logical_id}: {self._count(function_logical_id)} invocations, "
-                                   f"not {count}")
-
-    def _count(self, function_logical_id: str) -> int:
-        return sum(1 for call in self._invocations if call.function == function_logical_id)
+            if not self._recorded.wait_for(lambda: self.invocation_count(function_logical_id) >= count, timeout):
+                have = self.invocation_count(function_logical_id)
+                raise TimeoutError(f"{function_logical_id}: {have} invocations, not {count}")
 
     def handler_module(self, function_logical_id: str) -> ModuleType:
         """Return the function's handler module (one per function, shared by its warm invocations), loading it
         (its cold start) if needed, to inspect its globals."""
+        self._require_running()
         spec = self._function(function_logical_id)
-        with self._require_environ().scoped(spec.environment):
-            self._loader.handler(spec)
-        return self._loader.modules[function_logical_id]
+        with self._sandbox(spec):
+            self._handler(spec)
+        return self._modules[function_logical_id]
 
     def function_logs(self, function_logical_id: str) -> str:
         """Return everything the function's handler wrote to stdout or stderr so far, in order (its log)."""
@@ -544,18 +536,17 @@ class Emulator:
         body: Any, headers: Any, response_headers: Any,
     ) -> str | bytes | None:  # fmt: skip
         """moto's ``LambdaSimpleBackend.invoke``: run the function's handler as the Lambda runtime would."""
-        spec = self._function_by_name(function_name)
+        spec = self._function_named(function_name)
         if spec is None:
             return original(backend, function_name, qualifier, body, headers, response_headers)
-        event, started, context = json.loads(body) if body else {}, time.monotonic(), LambdaContext.for_function(spec)
-        with self._lock:
-            faults = list(self._faults)
+        event, started = json.loads(body) if body else {}, time.monotonic()
+        context = LambdaContext(spec.name, spec.arn, spec.memory_mb, spec.timeout_s)
         error, value = None, None
         try:
-            for hook in faults:
+            for hook in self._faults.copy():
                 hook(spec.logical_id, event)
-            with self._require_environ().scoped(spec.environment), self._captured_output(spec.logical_id):
-                value = self._loader.handler(spec)(event, context)
+            with self._sandbox(spec):
+                value = self._handler(spec)(event, context)
             try:
                 return json.dumps(value).encode()
             except (TypeError, ValueError) as exc:
@@ -564,10 +555,10 @@ class Emulator:
             if is_service_error(exc):  # a Lambda service error: moto replies with it, Step Functions sees Lambda.<Code>
                 error = getattr(exc, "error_type", type(exc).__name__)
                 raise
-            value = error_payload(exc, context.aws_request_id)
-            if isinstance(exc, _MarshalError):
-                value["errorType"] = "Runtime.MarshalError"
-            error = value["errorType"]
+            error = "Runtime.MarshalError" if isinstance(exc, _MarshalError) else type(exc).__name__
+            stack_trace = [frame.rstrip("\n") for frame in traceback.format_tb(exc.__traceback__)]
+            value = {"errorMessage": str(exc), "errorType": error, "requestId": context.aws_request_id,
+                     "stackTrace": stack_trace}  # fmt: skip  # as the Lambda Python runtime reports it
             logger.debug("%s raised %s", spec.logical_id, error, exc_info=exc)
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(value).encode()
@@ -576,21 +567,42 @@ class Emulator:
                 self._invocations.append(Invocation(spec.logical_id, event, error, value, started, time.monotonic()))
                 self._recorded.notify_all()
 
-    @contextmanager
-    def _captured_output(self, logical_id: str) -> Iterator[None]:
-        def sink(text: str) -> None:
-            with self._lock:
-                self._logs.setdefault(logical_id, []).append(text)
+    def _sandbox(self, spec: FunctionSpec) -> AbstractContextManager[None]:
+        with self._lock:
+            log = self._logs.setdefault(spec.logical_id, [])
+        return sandbox(dict(spec.environment), log)
 
-        with ExitStack() as stack:
-            for stream in self._streams:
-                stack.enter_context(stream.captured(sink))
-            yield
+    def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+        """The handler callable of ``spec``, its module imported on first use (its cold start) under a name of its
+        own, with the function's folder first on ``sys.path`` as in Lambda (sibling modules import as there)."""
+        module_path, _, attribute = spec.handler.rpartition(".")
+        with _IMPORT_LOCK:
+            if spec.logical_id not in self._modules:
+                file = spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
+                if not module_path or not file.is_file():
+                    raise EmulatorError(f"{spec.logical_id}: no handler module {file} for Handler {spec.handler!r}")
+                name = f"_hpt_emulated_{spec.logical_id}"
+                module_spec = importlib.util.spec_from_file_location(name, file)
+                assert module_spec is not None and module_spec.loader is not None  # a .py file always has both
+                module = sys.modules[name] = importlib.util.module_from_spec(module_spec)
+                sys.path.insert(0, str(file.parent))
+                try:
+                    module_spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(name, None)
+                    raise
+                finally:
+                    sys.path.remove(str(file.parent))
+                self._modules[spec.logical_id] = module
+        function = getattr(self._modules[spec.logical_id], attribute, None)
+        if not callable(function):
+            raise EmulatorError(f"{spec.logical_id}: {self._modules[spec.logical_id].__file__} has no callable "
+                                f"{attribute!r}")  # fmt: skip
+        return function
 
-    def _require_environ(self) -> ScopedEnviron:
-        if self._environ is None:
+    def _require_running(self) -> None:
+        if Emulator._active is not self:
             raise EmulatorError("the emulator is not running")
-        return self._environ
 
     def _function(self, logical_id: str) -> FunctionSpec:
         try:
@@ -598,7 +610,8 @@ class Emulator:
         except KeyError:
             raise EmulatorError(f"no function {logical_id!r} in the template (have {sorted(self.functions)})") from None
 
-    def _function_by_name(self, function_name: str) -> FunctionSpec | None:
+    def _function_named(self, function_name: str) -> FunctionSpec | None:
+        """The function that a name, ARN or qualified name designates, if it is one of the template's."""
         name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name.split(":")[0]
         return next((spec for spec in self.functions.values() if spec.name == name), None)
 

@@ -11,7 +11,7 @@ from urllib.parse import quote_plus
 
 from ._template import EmulatorError
 
-__all__ = ["execution_status_change_event", "matches_pattern", "s3_object_created_event", "scheduled_event"]
+__all__ = ["execution_status_change_event", "s3_object_created_event", "scheduled_event", "target_input"]
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
 
@@ -85,20 +85,6 @@ def execution_status_change_event(
     stopped = dates["stopDate"] if isinstance(dates["stopDate"], datetime) else None
     kind = "Step Functions Execution Status Change"
     return _envelope("aws.states", kind, execution["executionArn"], detail, region, account_id, stopped)
-
-
-def matches_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-    """Tell whether an EventBridge event pattern matches an event (moto's matcher).
-
-    Examples
-    --------
-    >>> matches_pattern({"detail": {"object": {"key": [{"prefix": "datasets/"}]}}},
-    ...                 {"detail": {"object": {"key": "datasets/a.npz"}}})
-    True
-    """
-    from moto.events.models import EventPattern
-
-    return EventPattern.load(json.dumps(pattern)).matches_event(dict(event))  # type: ignore[arg-type]
 
 
 def target_input(target: Mapping[str, Any], event: Mapping[str, Any]) -> Any:

@@ -1,31 +1,35 @@
-"""An in-process stand-in for the Lambda Python runtime: handler loading, the context object, and a per-thread
-environment and output, so that concurrent invocations of different functions each see only their own."""
+"""The Lambda runtime and service as the emulator plays them in-process: the context object, what a thread running
+a function sees of ``os.environ`` and ``sys.stdout``/``sys.stderr``, the record of each call, and fault hooks."""
 
 from __future__ import annotations
 
-import importlib.util
-import io
-import sys
 import threading
 import time
-import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections import ChainMap
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TextIO
 
 from ._template import EmulatorError
 
-__all__ = ["FunctionSpec", "HandlerLoader", "LambdaContext", "RoutedStream", "ScopedEnviron", "error_payload"]
+__all__ = [
+    "FunctionInvocationError", "FunctionSpec", "Invocation", "LambdaContext", "RoutedStream", "SandboxEnviron",
+    "lambda_service_error", "sandbox", "throttle",
+]  # fmt: skip
+
+FaultHook = Callable[[str, Any], None]
+"""Called as ``hook(function_logical_id, event)`` before each invocation; raising injects a fault: a moto
+``JsonRESTError`` (see :func:`lambda_service_error`) is a Lambda service error, anything else a handler error."""
+
+_current = threading.local()  # ``sandbox``: (environment, log) of the function this thread runs, if any
 
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One deployed ``AWS::Serverless::Function``: logical id, physical name and ARN, the ``CodeUri`` folder, and
-    its ``Handler``, ``MemorySize``, ``Timeout`` and ``Environment.Variables`` as Lambda holds them."""
+    """One deployed ``AWS::Serverless::Function``, as Lambda holds it, and its ``CodeUri`` folder."""
 
     logical_id: str
     name: str
@@ -60,160 +64,112 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
 
-    @classmethod
-    def for_function(cls, spec: FunctionSpec) -> LambdaContext:
-        return cls(spec.name, spec.arn, spec.memory_mb, spec.timeout_s)
 
+class SandboxEnviron(ChainMap[str, str]):
+    """``os.environ`` as a thread sees it: the environment of the function it runs (where its writes stay, as in a
+    Lambda sandbox) over ``base``, the process's own."""
 
-def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
-    """A handler exception as the Lambda Python runtime reports it."""
-    frames = [frame.rstrip("\n") for frame in traceback.format_tb(exc.__traceback__)]
-    return {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": request_id, "stackTrace": frames}
-
-
-class ScopedEnviron(MutableMapping[str, str]):
-    """``os.environ`` with a per-thread overlay: reads look in the calling thread's overlay first; writes to a name
-    in the overlay stay there (as in one Lambda sandbox), others go to ``base``, the real ``os.environ``."""
-
-    def __init__(self, base: MutableMapping[str, str]) -> None:
+    def __init__(self, base: MutableMapping[str, str]) -> None:  # no ChainMap.__init__: ``maps`` is per thread
         self.base = base
-        self._local = threading.local()
 
-    def _overlay(self) -> dict[str, str]:
-        return getattr(self._local, "overlay", None) or {}
+    @property
+    def maps(self) -> list[MutableMapping[str, str]]:  # type: ignore[override]
+        sandbox = getattr(_current, "sandbox", None)
+        return [sandbox[0], self.base] if sandbox else [self.base]
 
-    @contextmanager
-    def scoped(self, variables: Mapping[str, str]) -> Iterator[None]:
-        previous = getattr(self._local, "overlay", None)
-        self._local.overlay = {**(previous or {}), **variables}
-        try:
-            yield
-        finally:
-            self._local.overlay = previous
-
-    def __getitem__(self, key: str) -> str:
-        overlay = self._overlay()
-        return overlay[key] if key in overlay else self.base[key]
-
-    def __setitem__(self, key: str, value: str) -> None:
-        overlay = self._overlay()
-        (overlay if key in overlay else self.base)[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        overlay = self._overlay()
-        del (overlay if key in overlay else self.base)[key]
-
-    def __iter__(self) -> Iterator[str]:
-        overlay = self._overlay()
-        yield from overlay
-        yield from (key for key in self.base if key not in overlay)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def copy(self) -> dict[str, str]:
+    def copy(self) -> dict[str, str]:  # type: ignore[override]  # as os.environ.copy()
         return dict(self)
 
 
-class HandlerLoader:
-    """Import each function's handler module once (its cold start), under a module name of its own."""
-
-    _import_lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self.modules: dict[str, ModuleType] = {}
-
-    def handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
-        """Return the handler callable of ``spec``, importing its module on first use (its cold start)."""
-        module_path, _, attribute = spec.handler.rpartition(".")
-        with self._import_lock:
-            module = self.modules.get(spec.logical_id)
-            if module is None:
-                file = spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-                if not module_path or not file.is_file():
-                    raise EmulatorError(f"{spec.logical_id}: no handler module {file} for Handler {spec.handler!r}")
-                module = self.modules[spec.logical_id] = self._import(f"_hpt_emulated_{spec.logical_id}", file)
-        function = getattr(module, attribute, None)
-        if not callable(function):
-            raise EmulatorError(f"{spec.logical_id}: {module.__file__} has no callable {attribute!r}")
-        return function
-
-    @staticmethod
-    def _import(name: str, file: Path) -> ModuleType:
-        module_spec = importlib.util.spec_from_file_location(name, file)
-        if module_spec is None or module_spec.loader is None:
-            raise EmulatorError(f"cannot import {file}")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module
-        sys.path.insert(0, str(file.parent))  # Lambda puts the function's folder first: siblings import as there
-        try:
-            module_spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        finally:
-            sys.path.remove(str(file.parent))
-        return module
-
-    def unload(self) -> None:
-        for logical_id in self.modules:
-            sys.modules.pop(f"_hpt_emulated_{logical_id}", None)
-        self.modules.clear()
+@contextmanager
+def sandbox(environment: dict[str, str], log: list[str]) -> Iterator[None]:
+    """Run a block as a function: ``environment`` in ``os.environ`` (see :class:`SandboxEnviron`), output to ``log``."""
+    previous = getattr(_current, "sandbox", None)
+    _current.sandbox = (environment, log)
+    try:
+        yield
+    finally:
+        _current.sandbox = previous
 
 
-class RoutedStream(io.TextIOBase):
-    """A ``sys.stdout``/``sys.stderr`` that sends what a thread writes inside :meth:`captured` to that block's sink,
-    and everything else to ``base``: in Lambda a function's output goes to its log, not to whoever invoked it.
-
-    One instance per stream lives for the whole process (see :meth:`install`), so loggers that bound it at a cold
-    start keep routing correctly in later emulators.
-    """
-
-    _instances: dict[str, RoutedStream] = {}
+class RoutedStream:
+    """``sys.stdout`` or ``sys.stderr``: what a thread writes while it runs a function goes to that function's log
+    (in Lambda, not to the caller), the rest to ``base``. One per stream for the process (see ``Emulator``), so
+    loggers that bound it at a cold start keep routing in later emulators."""
 
     def __init__(self, base: TextIO) -> None:
-        super().__init__()
         self.base = base
-        self._local = threading.local()
-
-    @classmethod
-    def install(cls, name: str) -> tuple[RoutedStream, TextIO]:
-        current: TextIO = getattr(sys, name)
-        stream = cls._instances.get(name) or cls._instances.setdefault(name, cls(current))
-        if current is not stream:
-            stream.base = current
-        setattr(sys, name, stream)
-        return stream, current
-
-    def uninstall(self, name: str, replaced: TextIO) -> None:
-        if getattr(sys, name) is self:
-            setattr(sys, name, replaced)
-
-    @contextmanager
-    def captured(self, sink: Callable[[str], None]) -> Iterator[None]:
-        previous = getattr(self._local, "sink", None)
-        self._local.sink = sink
-        try:
-            yield
-        finally:
-            self._local.sink = previous
 
     def write(self, text: str) -> int:
-        sink: Callable[[str], None] | None = getattr(self._local, "sink", None)
-        if sink is None:
+        sandbox = getattr(_current, "sandbox", None)
+        if sandbox is None:
             return self.base.write(text)
-        sink(text)
+        sandbox[1].append(text)
         return len(text)
 
-    def flush(self) -> None:
-        self.base.flush()
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding...: the base stream's
+        return getattr(self.base, name)
 
-    def isatty(self) -> bool:
-        return self.base.isatty()
 
-    def fileno(self) -> int:
-        return self.base.fileno()
+@dataclass(frozen=True)
+class Invocation:
+    """One call that reached an emulated function: ``function`` (logical id), the decoded ``event``, ``error`` (None
+    on success, else the handler exception's class or the service error's code), ``result`` (return value or error
+    payload), and ``time.monotonic()`` when it ``started`` and ``finished``."""
 
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.base, "encoding", "utf-8")
+    function: str
+    event: Any
+    error: str | None
+    result: Any
+    started: float
+    finished: float
+
+
+class FunctionInvocationError(EmulatorError):
+    """A direct :meth:`Emulator.invoke` returned a function error (``payload``: ``errorType``, ``errorMessage``...)."""
+
+    def __init__(self, function: str, payload: dict[str, Any]) -> None:
+        self.function, self.payload = function, payload
+        super().__init__(f"{function} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
+
+
+_service_error_classes: dict[str, type[Exception]] = {}
+
+
+def lambda_service_error(
+    code: str = "TooManyRequestsException", message: str = "Rate exceeded", status: int = 429
+) -> Exception:
+    """A Lambda service error (a moto ``JsonRESTError``) for a :data:`FaultHook` to raise: moto returns it instead of
+    running the handler, and Step Functions reports it as ``Lambda.<code>``, which the state machine's ``Retry``
+    matches."""
+    from moto.core.exceptions import JsonRESTError
+
+    error = _service_error_classes.setdefault(code, type(code, (JsonRESTError,), {}))(code, message)
+    error.code = status  # type: ignore[attr-defined]
+    return error
+
+
+def throttle(times: int, *, function: str | None = None, when: Callable[[Any], bool] | None = None) -> FaultHook:
+    """A fault hook (for :meth:`Emulator.add_fault`) that fails the first ``times`` invocations of ``function`` (a
+    logical id; any when None) whose event satisfies ``when`` (any when None) with ``TooManyRequestsException``."""
+    lock = threading.Lock()
+    remaining = [times]
+
+    def hook(function_id: str, event: Any) -> None:
+        if function not in (None, function_id) or (when is not None and not when(event)):
+            return
+        with lock:
+            if remaining[0] <= 0:
+                return
+            remaining[0] -= 1
+        raise lambda_service_error()
+
+    return hook
+
+
+def is_service_error(exc: BaseException) -> bool:
+    """Tell whether ``exc`` is an error of the (moto) Lambda service rather than of the handler."""
+    from moto.core.exceptions import ServiceException
+    from werkzeug.exceptions import HTTPException
+
+    return isinstance(exc, HTTPException | ServiceException)
