@@ -4,7 +4,6 @@ real handler in this process (what is moto's and what is ours: the README's "Reh
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from ._runtime import (
     LambdaContext,
     RoutedStream,
     SandboxEnviron,
+    import_file,
     is_service_error,
     sandbox,
 )
@@ -131,13 +131,8 @@ class Emulator:
         self.stop()
 
     def start(self) -> None:
-        """Start the mock and deploy the template.
-
-        Raises
-        ------
-        EmulatorError
-            If another emulator is running in this process, or the template cannot be emulated.
-        """
+        """Start the mock and deploy the template; :class:`EmulatorError` if another emulator is running in this
+        process or the template cannot be emulated."""
         with Emulator._active_lock:
             if Emulator._active is not None:
                 raise EmulatorError("another Emulator is already running in this process")
@@ -250,7 +245,8 @@ class Emulator:
         if stack["StackStatus"] != "CREATE_COMPLETE":
             raise EmulatorError(f"stack {self.stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
         for resource in cloudformation.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
-            self.resources[resource["LogicalResourceId"]] = (resource["ResourceType"], resource.get("PhysicalResourceId", ""))
+            kind, physical_id = resource["ResourceType"], resource.get("PhysicalResourceId", "")
+            self.resources[resource["LogicalResourceId"]] = (kind, physical_id)
         for logical_id, name in self._of_type("AWS::S3::Bucket"):  # moto's AWS::S3::Bucket ignores both properties
             properties = cfn["Resources"][logical_id].get("Properties") or {}
             if versioning := properties.get("VersioningConfiguration"):
@@ -317,19 +313,8 @@ class Emulator:
     # -- invocations and events ---------------------------------------------------------------------------------
 
     def invoke(self, function_logical_id: str, event: Any) -> Any:
-        """Invoke a function synchronously through moto's Lambda API, as Lambda would.
-
-        Parameters
-        ----------
-        function_logical_id : str
-            Logical id of an ``AWS::Serverless::Function``.
-        event : Any
-            The event (JSON-serialisable).
-
-        Returns
-        -------
-        Any
-            The handler's decoded return value.
+        """Invoke a function (its logical id) synchronously with a JSON-serialisable ``event`` through moto's Lambda
+        API, as Lambda would; return the handler's decoded return value.
 
         Raises
         ------
@@ -344,20 +329,11 @@ class Emulator:
         return payload
 
     def deliver_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Deliver an event to the functions targeted by the enabled rules of the default bus that match it.
+        """Deliver an event (e.g. from :func:`s3_object_created_event`) to the functions targeted by the enabled
+        rules of the default bus that match it; return each one's result by logical id, in template order.
 
         The rules, patterns and targets are the stack's, as moto's EventBridge holds them, and matching is moto's.
         Each target is invoked synchronously with what EventBridge sends it (``Input``, ``InputPath`` or the event).
-
-        Parameters
-        ----------
-        event : Mapping
-            The event (e.g. from :func:`s3_object_created_event`).
-
-        Returns
-        -------
-        dict
-            Each invoked function's logical id mapped to its result, in template order.
         """
         results: dict[str, Any] = {}
         for rule in list(self._rules().values()):
@@ -389,19 +365,8 @@ class Emulator:
         return results
 
     def deliver_s3_object_created(self, key: str, bucket: str | None = None) -> dict[str, Any]:
-        """Deliver the EventBridge "Object Created" event of an existing object, as S3 would.
-
-        Parameters
-        ----------
-        key : str
-            Object key.
-        bucket : str or None, default None
-            Bucket name (the stack's only bucket when omitted).
-
-        Returns
-        -------
-        dict
-            Results of the invoked functions (see :meth:`deliver_event`).
+        """Deliver the EventBridge "Object Created" event of an existing object (in ``bucket``, by default the stack's
+        only one), as S3 would; return what :meth:`deliver_event` returns.
 
         Raises
         ------
@@ -429,18 +394,13 @@ class Emulator:
 
     def fire_schedule(self, name: str | None = None) -> dict[str, Any]:
         """Fire a scheduled rule of the stack once, as EventBridge does at a tick: each target receives its ``Input``
-        or, without one, the "Scheduled Event". A disabled rule never fires.
+        or, without one, the "Scheduled Event"; return the results by logical id.
 
         Parameters
         ----------
         name : str or None, default None
             The event source's key under the function's ``Events`` (e.g. ``"Schedule"``) or the rule's name; the
             template's only schedule when omitted.
-
-        Returns
-        -------
-        dict
-            The targeted function's logical id mapped to its result.
 
         Raises
         ------
@@ -470,13 +430,7 @@ class Emulator:
         self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.05
     ) -> dict[str, Any]:
         """Poll an execution every ``poll_interval`` seconds until it is no longer ``RUNNING``; return the final
-        ``DescribeExecution`` reply.
-
-        Raises
-        ------
-        TimeoutError
-            If the execution is still running after ``timeout`` seconds.
-        """
+        ``DescribeExecution`` reply, or raise :class:`TimeoutError` if it still runs after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while (reply := self.sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
             if time.monotonic() >= deadline:
@@ -505,13 +459,8 @@ class Emulator:
         return len(self.invocations(function_logical_id))
 
     def wait_for_invocations(self, function_logical_id: str, count: int, timeout: float = 120.0) -> None:
-        """Block until ``count`` invocations of ``function_logical_id`` have returned (woken by each one).
-
-        Raises
-        ------
-        TimeoutError
-            When they have not after ``timeout`` seconds: a safety bound, not a measurement.
-        """
+        """Block until ``count`` invocations of ``function_logical_id`` have returned (woken by each one);
+        :class:`TimeoutError` when they have not after ``timeout`` seconds (a safety bound, not a measurement)."""
         with self._recorded:
             if not self._recorded.wait_for(lambda: self.invocation_count(function_logical_id) >= count, timeout):
                 have = self.invocation_count(function_logical_id)
@@ -573,31 +522,17 @@ class Emulator:
         return sandbox(dict(spec.environment), log)
 
     def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
-        """The handler callable of ``spec``, its module imported on first use (its cold start) under a name of its
-        own, with the function's folder first on ``sys.path`` as in Lambda (sibling modules import as there)."""
+        """The handler of ``spec``, its module imported on first use (its cold start)."""
         module_path, _, attribute = spec.handler.rpartition(".")
+        file = spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
         with _IMPORT_LOCK:
             if spec.logical_id not in self._modules:
-                file = spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
                 if not module_path or not file.is_file():
                     raise EmulatorError(f"{spec.logical_id}: no handler module {file} for Handler {spec.handler!r}")
-                name = f"_hpt_emulated_{spec.logical_id}"
-                module_spec = importlib.util.spec_from_file_location(name, file)
-                assert module_spec is not None and module_spec.loader is not None  # a .py file always has both
-                module = sys.modules[name] = importlib.util.module_from_spec(module_spec)
-                sys.path.insert(0, str(file.parent))
-                try:
-                    module_spec.loader.exec_module(module)
-                except BaseException:
-                    sys.modules.pop(name, None)
-                    raise
-                finally:
-                    sys.path.remove(str(file.parent))
-                self._modules[spec.logical_id] = module
+                self._modules[spec.logical_id] = import_file(f"_hpt_emulated_{spec.logical_id}", file)
         function = getattr(self._modules[spec.logical_id], attribute, None)
         if not callable(function):
-            raise EmulatorError(f"{spec.logical_id}: {self._modules[spec.logical_id].__file__} has no callable "
-                                f"{attribute!r}")  # fmt: skip
+            raise EmulatorError(f"{spec.logical_id}: {file} has no callable {attribute!r}")
         return function
 
     def _require_running(self) -> None:

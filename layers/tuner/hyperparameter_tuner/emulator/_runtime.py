@@ -3,6 +3,8 @@ a function sees of ``os.environ`` and ``sys.stdout``/``sys.stderr``, the record 
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
 import time
 import uuid
@@ -11,13 +13,14 @@ from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TextIO
 
 from ._template import EmulatorError
 
 __all__ = [
     "FunctionInvocationError", "FunctionSpec", "Invocation", "LambdaContext", "RoutedStream", "SandboxEnviron",
-    "lambda_service_error", "sandbox", "throttle",
+    "import_file", "lambda_service_error", "sandbox", "throttle",
 ]  # fmt: skip
 
 FaultHook = Callable[[str, Any], None]
@@ -109,6 +112,23 @@ class RoutedStream:
 
     def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding...: the base stream's
         return getattr(self.base, name)
+
+
+def import_file(name: str, file: Path) -> ModuleType:
+    """Import ``file`` as module ``name``, with its folder first on ``sys.path`` as Lambda runs a handler (its
+    sibling modules import as there)."""
+    module_spec = importlib.util.spec_from_file_location(name, file)
+    assert module_spec is not None and module_spec.loader is not None  # a .py file always has both
+    module = sys.modules[name] = importlib.util.module_from_spec(module_spec)
+    sys.path.insert(0, str(file.parent))
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path.remove(str(file.parent))
+    return module
 
 
 @dataclass(frozen=True)
