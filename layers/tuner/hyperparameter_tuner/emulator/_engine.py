@@ -34,7 +34,6 @@ from ._runtime import (
     RoutedStream,
     SandboxEnviron,
     import_file,
-    is_service_error,
     sandbox,
 )
 from ._template import EmulatorError, load_template
@@ -174,8 +173,9 @@ class Emulator:
 
         stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
-        if not self.retry_sleep:
-            stack.enter_context(mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=self._retry_sleep)))
+        if not self.retry_sleep:  # the retrier's time.sleep records the interval instead
+            no_sleep = SimpleNamespace(sleep=self.retry_sleeps.append)
+            stack.enter_context(mock.patch.object(retrier_decl, "time", no_sleep))
         for name in ("stdout", "stderr"):
             current = getattr(sys, name)
             stream = _STREAMS.setdefault(name, RoutedStream(current))
@@ -198,10 +198,6 @@ class Emulator:
             with Emulator._active_lock:
                 if Emulator._active is self:
                     Emulator._active = None
-
-    def _retry_sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.retry_sleeps.append(seconds)
 
     def _stop_running_executions(self, timeout: float = 10.0) -> None:
         running = [
@@ -485,6 +481,9 @@ class Emulator:
         body: Any, headers: Any, response_headers: Any,
     ) -> str | bytes | None:  # fmt: skip
         """moto's ``LambdaSimpleBackend.invoke``: run the function's handler as the Lambda runtime would."""
+        from moto.core.exceptions import ServiceException
+        from werkzeug.exceptions import HTTPException
+
         spec = self._function_named(function_name)
         if spec is None:
             return original(backend, function_name, qualifier, body, headers, response_headers)
@@ -501,7 +500,7 @@ class Emulator:
             except (TypeError, ValueError) as exc:
                 raise _MarshalError(f"Unable to marshal response: {exc}") from exc
         except Exception as exc:
-            if is_service_error(exc):  # a Lambda service error: moto replies with it, Step Functions sees Lambda.<Code>
+            if isinstance(exc, HTTPException | ServiceException):  # moto's Lambda service replies with it
                 error = getattr(exc, "error_type", type(exc).__name__)
                 raise
             error = "Runtime.MarshalError" if isinstance(exc, _MarshalError) else type(exc).__name__

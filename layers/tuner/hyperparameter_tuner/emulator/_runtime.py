@@ -4,6 +4,7 @@ a function sees of ``os.environ`` and ``sys.stdout``/``sys.stderr``, the record 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 import threading
 import time
@@ -153,9 +154,6 @@ class FunctionInvocationError(EmulatorError):
         super().__init__(f"{function} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
 
 
-_service_error_classes: dict[str, type[Exception]] = {}
-
-
 def lambda_service_error(
     code: str = "TooManyRequestsException", message: str = "Rate exceeded", status: int = 429
 ) -> Exception:
@@ -164,32 +162,18 @@ def lambda_service_error(
     matches."""
     from moto.core.exceptions import JsonRESTError
 
-    error = _service_error_classes.setdefault(code, type(code, (JsonRESTError,), {}))(code, message)
-    error.code = status  # type: ignore[attr-defined]
+    error = JsonRESTError(code, message)
+    error.code = status
     return error
 
 
 def throttle(times: int, *, function: str | None = None, when: Callable[[Any], bool] | None = None) -> FaultHook:
     """A fault hook (for :meth:`Emulator.add_fault`) that fails the first ``times`` invocations of ``function`` (a
     logical id; any when None) whose event satisfies ``when`` (any when None) with ``TooManyRequestsException``."""
-    lock = threading.Lock()
-    remaining = [times]
+    matched = itertools.count()  # next() on it is atomic: concurrent invocations each get their own number
 
     def hook(function_id: str, event: Any) -> None:
-        if function not in (None, function_id) or (when is not None and not when(event)):
-            return
-        with lock:
-            if remaining[0] <= 0:
-                return
-            remaining[0] -= 1
-        raise lambda_service_error()
+        if function in (None, function_id) and (when is None or when(event)) and next(matched) < times:
+            raise lambda_service_error()
 
     return hook
-
-
-def is_service_error(exc: BaseException) -> bool:
-    """Tell whether ``exc`` is an error of the (moto) Lambda service rather than of the handler."""
-    from moto.core.exceptions import ServiceException
-    from werkzeug.exceptions import HTTPException
-
-    return isinstance(exc, HTTPException | ServiceException)

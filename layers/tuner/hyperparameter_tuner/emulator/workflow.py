@@ -1,9 +1,6 @@
-"""``hpt emulate``: the whole AWS workflow of ``template.yaml`` on one split, run locally in the emulator.
-
-It uploads the config and the split as a user would (``datasets/<dataset>/tuning.yaml`` and the split),
-delivers the upload trigger to the fan-out the way the template wires it, waits for the state machine, and
-reads the run back from the emulated table.
-"""
+"""``hpt emulate``: the whole AWS workflow of ``template.yaml`` on one split, run locally in the emulator: the config
+and split uploaded as a user would (``datasets/<dataset>/``), the upload event delivered as the template wires it,
+the state machine awaited, and the run read back from the emulated table."""
 
 from __future__ import annotations
 
@@ -26,23 +23,17 @@ class EmulatedInputError(ConfigError):
 def _dataset_name(config_path: Path, text: str) -> str:
     import yaml
 
+    from ..aws.events import dataset_name
+
     try:
         name = (yaml.safe_load(text) or {}).get("name")
     except (yaml.YAMLError, AttributeError):
         name = None
-    from ..aws.events import dataset_name
-
     return dataset_name(str(name or config_path.stem))
 
 
 def _local_names(message: str, names: dict[str, str]) -> str:
-    """``message`` with every emulated S3 location in ``names`` replaced by the user's own path (longest first).
-
-    Examples
-    --------
-    >>> _local_names("s3://b/datasets/d/x.npz: X_train contains NaN", {"s3://b/datasets/d/x.npz": "x.npz"})
-    'x.npz: X_train contains NaN'
-    """
+    """``message`` with every emulated S3 location in ``names`` replaced by the user's own path (longest first)."""
     for uri in sorted(names, key=len, reverse=True):
         message = message.replace(uri, names[uri])
     return message
@@ -76,13 +67,11 @@ def emulate_run(
     config_text = read_config_text(config_path)
     if not data_path.exists():
         raise DataError(f"{data_path}: no such file or folder")
-    dataset = _dataset_name(config_path, config_text)
+    prefix = f"datasets/{_dataset_name(config_path, config_text)}/"
     # moto warns that ToleratedFailurePercentage has no effect there; the reducer enforces the tolerance instead.
     logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
-    suffix = ".json" if config_path.suffix == ".json" else ".yaml"
     with Emulator(template, retry_sleep=False) as emu:
-        prefix = f"datasets/{dataset}/"
-        config_key = f"{prefix}tuning{suffix}"
+        config_key = f"{prefix}tuning{'.json' if config_path.suffix == '.json' else '.yaml'}"
         emu.s3.put_object(Bucket=emu.bucket_name, Key=config_key, Body=config_text.encode())
         key, _ = upload_split(emu.s3, emu.bucket_name, prefix, data_path)
         bucket_uri = f"s3://{emu.bucket_name}/"
@@ -92,7 +81,11 @@ def emulate_run(
             names[f"{bucket_uri}{prefix}{data_path.name}"] = str(data_path)
         else:
             names[bucket_uri + key] = str(data_path)
-        started = emu.deliver_s3_object_created(key)["FanOutFunction"]
+        # the reply of the function the upload's rule targets (the fan-out's: it carries the run's status)
+        replies = emu.deliver_s3_object_created(key).values()
+        started = next((reply for reply in replies if isinstance(reply, dict) and "status" in reply), None)
+        if started is None:
+            raise TunerError(f"{template}: no function answered the upload of {key} with a run status")
         if on_started is not None:
             on_started(started)
         if started.get("status") in ("FAILED", "REJECTED"):
