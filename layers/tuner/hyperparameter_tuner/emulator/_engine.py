@@ -12,20 +12,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, ExitStack, suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
 from typing import Any
 from unittest import mock
 
-from ._events import (
-    DEFAULT_ACCOUNT_ID,
-    execution_status_change_event,
-    s3_object_created_event,
-    scheduled_event,
-    target_input,
-)
 from ._runtime import (
+    DEFAULT_ACCOUNT_ID,
     FaultHook,
     FunctionInvocationError,
     FunctionSpec,
@@ -33,8 +27,12 @@ from ._runtime import (
     LambdaContext,
     RoutedStream,
     SandboxEnviron,
+    execution_status_change_event,
     import_file,
+    s3_object_created_event,
     sandbox,
+    scheduled_event,
+    target_input,
 )
 from ._template import EmulatorError, load_template
 
@@ -44,9 +42,7 @@ logger = logging.getLogger(__name__)
 
 _MOCK_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # Variables that would send boto3 elsewhere than the mock (moto sets fake keys itself).
-_UNSET_ENVIRONMENT = (
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-)  # fmt: skip
+_UNSET_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 _STREAMS: dict[str, RoutedStream] = {}  # one per stream for the process (see RoutedStream)
 _IMPORT_LOCK = threading.Lock()
 
@@ -69,8 +65,7 @@ class Emulator:
     parameters : Mapping[str, str] or None, default None
         Values of template parameters (else their defaults).
     retry_sleep : bool, default True
-        When False, Step Functions retriers do not sleep between attempts (the intervals they asked for
-        are recorded in :attr:`retry_sleeps`).
+        When False, Step Functions retriers do not sleep; :attr:`retry_sleeps` records the intervals they asked for.
 
     Attributes
     ----------
@@ -95,13 +90,9 @@ class Emulator:
     stack_name = "hpt-emulator"  # the prefix of generated physical names
 
     def __init__(
-        self,
-        template: str | Path = "template.yaml",
-        *,
-        region: str = "us-east-1",
-        parameters: Mapping[str, str] | None = None,
-        retry_sleep: bool = True,
-    ) -> None:
+        self, template: str | Path = "template.yaml", *, region: str = "us-east-1",
+        parameters: Mapping[str, str] | None = None, retry_sleep: bool = True,
+    ) -> None:  # fmt: skip
         self.template = load_template(template)
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
@@ -119,8 +110,6 @@ class Emulator:
         self._invocations: list[Invocation] = []
         self._lock = threading.RLock()
         self._recorded = threading.Condition(self._lock)  # notified when an invocation is recorded
-
-    # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def __enter__(self) -> Emulator:
         self.start()
@@ -152,7 +141,7 @@ class Emulator:
         # Packaged code points at no S3 object: the handlers run from CodeUri (VALIDATE_LAMBDA_S3 is moto's switch).
         settings = {"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region, "VALIDATE_LAMBDA_S3": "false"}
         stack.enter_context(mock.patch.dict(os.environ, settings))  # restores every variable on exit
-        for name in [name for name in os.environ if name in _UNSET_ENVIRONMENT or name.startswith("AWS_ENDPOINT_URL")]:
+        for name in [name for name in os.environ if name in _UNSET_VARIABLES or name.startswith("AWS_ENDPOINT_URL")]:
             del os.environ[name]
         stack.enter_context(mock_aws(config=_MOCK_CONFIG))  # type: ignore[call-overload]
         original_invoke, original_send = LambdaSimpleBackend.invoke, Rule.send_to_targets
@@ -220,8 +209,6 @@ class Emulator:
             with suppress(TimeoutError):
                 self.wait_for_execution(execution_arn, timeout=max(0.0, deadline - time.monotonic()))
 
-    # -- the stack ----------------------------------------------------------------------------------------------
-
     def _deploy(self) -> None:
         """Create the template's stack in moto, then do what moto's CloudFormation leaves undone."""
         from moto.stepfunctions import models as sfn_models
@@ -276,8 +263,6 @@ class Emulator:
             raise EmulatorError(f"the stack has {len(found)} {resource_type} ({found}); use Emulator.resources")
         return found[0]
 
-    # -- clients and names --------------------------------------------------------------------------------------
-
     def client(self, service: str) -> Any:
         """Return a boto3 client for ``service`` (``s3``, ``stepfunctions``, ...) bound to the mock, cached (typed
         ``Any`` so callers need no boto3 stubs)."""
@@ -305,8 +290,6 @@ class Emulator:
     @property
     def state_machine_arn(self) -> str:
         return self._only("AWS::StepFunctions::StateMachine")
-
-    # -- invocations and events ---------------------------------------------------------------------------------
 
     def invoke(self, function_logical_id: str, event: Any) -> Any:
         """Invoke a function (its logical id) synchronously with a JSON-serialisable ``event`` through moto's Lambda
@@ -344,19 +327,16 @@ class Emulator:
         rules: dict[str, Any] = events_backends[self.account_id][self.region].event_buses["default"].rules
         return rules
 
-    def _deliver(self, rule: Any, event: Mapping[str, Any]) -> dict[str, Any]:
-        """What EventBridge does with an event on one rule (a rule without a pattern is a schedule: never matched)."""
+    def _deliver(self, rule: Any, event: Mapping[str, Any], tick: bool = False) -> dict[str, Any]:
+        """What EventBridge does with an event on one enabled rule that matches it (or at a ``tick`` of a schedule,
+        a rule without a pattern, which no event matches): invoke each emulated function it targets with its input;
+        return their results by logical id."""
         pattern = rule.event_pattern
-        if rule.state != "ENABLED" or not pattern.get_pattern() or not pattern.matches_event(dict(event)):
+        if rule.state != "ENABLED" or not (tick or pattern.get_pattern() and pattern.matches_event(dict(event))):
             return {}
-        return self._invoke_targets(rule, event)
-
-    def _invoke_targets(self, rule: Any, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Invoke the emulated functions that a rule targets with ``event``; return their results by logical id."""
         results: dict[str, Any] = {}
         for target in rule.targets:
-            spec = self._function_named(target["Arn"])
-            if spec is not None:
+            if (spec := self._function_named(target["Arn"])) is not None:
                 results[spec.logical_id] = self.invoke(spec.logical_id, target_input(target, event))
         return results
 
@@ -420,7 +400,7 @@ class Emulator:
         rule = self._rules()[rule_name]
         if rule.state != "ENABLED":
             raise EmulatorError(f"{logical_id}.{event_name}: the rule is {rule.state}; EventBridge would not fire it")
-        return self._invoke_targets(rule, scheduled_event(rule.arn, region=self.region, account_id=self.account_id))
+        return self._deliver(rule, scheduled_event(rule.arn, region=self.region, account_id=self.account_id), tick=True)
 
     def wait_for_execution(
         self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.05
@@ -467,14 +447,13 @@ class Emulator:
         (its cold start) if needed, to inspect its globals."""
         self._require_running()
         spec = self._function(function_logical_id)
-        with self._sandbox(spec):
+        with sandbox(dict(spec.environment), self._logs.setdefault(spec.logical_id, [])):
             self._handler(spec)
         return self._modules[function_logical_id]
 
     def function_logs(self, function_logical_id: str) -> str:
         """Return everything the function's handler wrote to stdout or stderr so far, in order (its log)."""
-        with self._lock:
-            return "".join(self._logs.get(function_logical_id, []))
+        return "".join(self._logs.get(function_logical_id, []))
 
     def _dispatch(
         self, original: Callable[..., str | bytes | None], backend: Any, function_name: str, qualifier: str | None,
@@ -489,24 +468,24 @@ class Emulator:
             return original(backend, function_name, qualifier, body, headers, response_headers)
         event, started = json.loads(body) if body else {}, time.monotonic()
         context = LambdaContext(spec.name, spec.arn, spec.memory_mb, spec.timeout_s)
-        error, value = None, None
+        error, value, returned = None, None, False
         try:
             for hook in self._faults.copy():
                 hook(spec.logical_id, event)
-            with self._sandbox(spec):
+            with sandbox(dict(spec.environment), self._logs.setdefault(spec.logical_id, [])):
                 value = self._handler(spec)(event, context)
-            try:
-                return json.dumps(value).encode()
-            except (TypeError, ValueError) as exc:
-                raise _MarshalError(f"Unable to marshal response: {exc}") from exc
+            returned = True
+            return json.dumps(value).encode()
         except Exception as exc:
             if isinstance(exc, HTTPException | ServiceException):  # moto's Lambda service replies with it
                 error = getattr(exc, "error_type", type(exc).__name__)
                 raise
-            error = "Runtime.MarshalError" if isinstance(exc, _MarshalError) else type(exc).__name__
+            # As the Lambda Python runtime reports an exception, or a return value it cannot serialise.
+            error = "Runtime.MarshalError" if returned else type(exc).__name__
+            message = f"Unable to marshal response: {exc}" if returned else str(exc)
             stack_trace = [frame.rstrip("\n") for frame in traceback.format_tb(exc.__traceback__)]
-            value = {"errorMessage": str(exc), "errorType": error, "requestId": context.aws_request_id,
-                     "stackTrace": stack_trace}  # fmt: skip  # as the Lambda Python runtime reports it
+            value = {"errorMessage": message, "errorType": error, "requestId": context.aws_request_id,
+                     "stackTrace": stack_trace}  # fmt: skip
             logger.debug("%s raised %s", spec.logical_id, error, exc_info=exc)
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(value).encode()
@@ -514,11 +493,6 @@ class Emulator:
             with self._recorded:
                 self._invocations.append(Invocation(spec.logical_id, event, error, value, started, time.monotonic()))
                 self._recorded.notify_all()
-
-    def _sandbox(self, spec: FunctionSpec) -> AbstractContextManager[None]:
-        with self._lock:
-            log = self._logs.setdefault(spec.logical_id, [])
-        return sandbox(dict(spec.environment), log)
 
     def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
         """The handler of ``spec``, its module imported on first use (its cold start)."""
@@ -548,7 +522,3 @@ class Emulator:
         """The function that a name, ARN or qualified name designates, if it is one of the template's."""
         name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name.split(":")[0]
         return next((spec for spec in self.functions.values() if spec.name == name), None)
-
-
-class _MarshalError(Exception):
-    """The handler's return value is not JSON-serialisable."""
