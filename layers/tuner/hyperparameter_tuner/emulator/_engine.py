@@ -77,12 +77,6 @@ class Emulator:
         Clients bound to the mock (see :meth:`client`).
     bucket_name, table_name, state_machine_arn : str
         The physical id of the stack's only bucket, table and state machine.
-
-    Examples
-    --------
-    >>> with Emulator("template.yaml") as emu:  # doctest: +SKIP
-    ...     emu.s3.put_object(Bucket=emu.bucket_name, Key="datasets/a.npz", Body=b"...")
-    ...     emu.deliver_s3_object_created("datasets/a.npz")
     """
 
     _active_lock = threading.Lock()
@@ -189,25 +183,20 @@ class Emulator:
                     Emulator._active = None
 
     def _stop_running_executions(self, timeout: float = 10.0) -> None:
-        running = [
-            execution["executionArn"]
-            for _, arn in self._of_type("AWS::StepFunctions::StateMachine")
-            for execution in self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
-        ]
-        for execution_arn in running:
-            logger.warning("stopping execution %s still running at emulator shutdown", execution_arn)
-            for _ in range(200):  # moto 5.2.5 raises AttributeError until the execution's worker thread has started
-                try:
-                    self.sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
-                    break
-                except AttributeError:
-                    time.sleep(0.05)
-            else:
-                logger.warning("could not stop execution %s: it never started", execution_arn)
         deadline = time.monotonic() + timeout
-        for execution_arn in running:
-            with suppress(TimeoutError):
-                self.wait_for_execution(execution_arn, timeout=max(0.0, deadline - time.monotonic()))
+        for _, arn in self._of_type("AWS::StepFunctions::StateMachine"):
+            for execution in self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                execution_arn = execution["executionArn"]
+                logger.warning("stopping execution %s still running at emulator shutdown", execution_arn)
+                while time.monotonic() < deadline:  # moto 5.2.5 raises AttributeError until its thread has started
+                    with suppress(AttributeError):
+                        self.sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
+                        break
+                    time.sleep(0.05)
+                else:
+                    logger.warning("could not stop execution %s: it never started", execution_arn)
+                with suppress(TimeoutError):
+                    self.wait_for_execution(execution_arn, timeout=max(0.0, deadline - time.monotonic()))
 
     def _deploy(self) -> None:
         """Create the template's stack in moto, then do what moto's CloudFormation leaves undone."""
@@ -317,8 +306,7 @@ class Emulator:
         results: dict[str, Any] = {}
         for rule in list(self._rules().values()):
             results.update(self._deliver(rule, event))
-        order = list(self.functions)
-        return dict(sorted(results.items(), key=lambda item: order.index(item[0])))
+        return {logical_id: results[logical_id] for logical_id in self.functions if logical_id in results}
 
     def _rules(self) -> dict[str, Any]:
         """The rules of the default bus, by name, as moto's EventBridge holds them."""
@@ -370,13 +358,8 @@ class Emulator:
 
     def fire_schedule(self, name: str | None = None) -> dict[str, Any]:
         """Fire a scheduled rule of the stack once, as EventBridge does at a tick: each target receives its ``Input``
-        or, without one, the "Scheduled Event"; return the results by logical id.
-
-        Parameters
-        ----------
-        name : str or None, default None
-            The event source's key under the function's ``Events`` (e.g. ``"Schedule"``) or the rule's name; the
-            template's only schedule when omitted.
+        or, without one, the "Scheduled Event"; return the results by logical id. ``name`` is the event source's key
+        under the function's ``Events`` (e.g. ``"Schedule"``) or the rule's name; omitted, the only schedule fires.
 
         Raises
         ------
@@ -513,10 +496,9 @@ class Emulator:
             raise EmulatorError("the emulator is not running")
 
     def _function(self, logical_id: str) -> FunctionSpec:
-        try:
-            return self.functions[logical_id]
-        except KeyError:
-            raise EmulatorError(f"no function {logical_id!r} in the template (have {sorted(self.functions)})") from None
+        if logical_id not in self.functions:
+            raise EmulatorError(f"no function {logical_id!r} in the template (have {sorted(self.functions)})")
+        return self.functions[logical_id]
 
     def _function_named(self, function_name: str) -> FunctionSpec | None:
         """The function that a name, ARN or qualified name designates, if it is one of the template's."""

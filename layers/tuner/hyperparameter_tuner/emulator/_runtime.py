@@ -104,11 +104,7 @@ def execution_status_change_event(
 
 
 def target_input(target: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
-    """What a rule target (as ``ListTargetsByRule`` describes it) receives: its ``Input``, ``InputPath`` or the event.
-
-    >>> target_input({"InputPath": "$.detail.object"}, {"detail": {"object": {"key": "k"}}})
-    {'key': 'k'}
-    """
+    """What a rule target (as moto holds it) receives: its ``Input``, what its ``InputPath`` selects, or the event."""
     if "InputTransformer" in target:
         raise EmulatorError("EventBridge InputTransformer is not supported by the emulator")
     if "Input" in target:

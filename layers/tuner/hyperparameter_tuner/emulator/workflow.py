@@ -40,13 +40,9 @@ def _local_names(message: str, names: dict[str, str]) -> str:
 
 
 def emulate_run(
-    config_path: str | Path,
-    data_path: str | Path,
-    *,
-    template: str | Path = "template.yaml",
-    timeout: float = 3600.0,
+    config_path: str | Path, data_path: str | Path, *, template: str | Path = "template.yaml", timeout: float = 3600.0,
     on_started: Callable[[dict[str, Any]], None] | None = None,
-) -> RunResult:
+) -> RunResult:  # fmt: skip
     """Run one tuning through the emulated AWS application and return its :class:`RunResult`.
 
     Raises
@@ -74,13 +70,9 @@ def emulate_run(
         config_key = f"{prefix}tuning{'.json' if config_path.suffix == '.json' else '.yaml'}"
         emu.s3.put_object(Bucket=emu.bucket_name, Key=config_key, Body=config_text.encode())
         key, _ = upload_split(emu.s3, emu.bucket_name, prefix, data_path)
-        bucket_uri = f"s3://{emu.bucket_name}/"
-        names = {bucket_uri + config_key: str(config_path)}
-        if data_path.is_dir():  # a CSV folder: its files were uploaded under <prefix><folder name>/
-            names[f"{bucket_uri}{prefix}{data_path.name}/"] = f"{data_path}/"
-            names[f"{bucket_uri}{prefix}{data_path.name}"] = str(data_path)
-        else:
-            names[bucket_uri + key] = str(data_path)
+        uploaded = f"s3://{emu.bucket_name}/{prefix}{data_path.name}"  # the split (a CSV folder: its files under it)
+        names = {f"s3://{emu.bucket_name}/{config_key}": str(config_path), uploaded: str(data_path)}
+        names[f"{uploaded}/"] = f"{data_path}/"
         # the reply of the function the upload's rule targets (the fan-out's: it carries the run's status)
         replies = emu.deliver_s3_object_created(key).values()
         started = next((reply for reply in replies if isinstance(reply, dict) and "status" in reply), None)
