@@ -120,12 +120,15 @@ class Emulator:
                 raise EmulatorError("another Emulator is already running in this process")
             Emulator._active = self
         try:
-            self._start()
+            self._patch()
+            self._deploy()
         except BaseException:
             self.stop()
             raise
 
-    def _start(self) -> None:
+    def _patch(self) -> None:
+        """Start the mock, with moto's Lambda and EventBridge delivering to the handlers, and each thread's view of
+        ``os.environ``, ``sys.stdout`` and ``sys.stderr`` its function's."""
         from moto import mock_aws
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.events.models import Rule
@@ -167,7 +170,6 @@ class Emulator:
             stack.enter_context(mock.patch.object(sys, name, stream))
         stack.enter_context(mock.patch.object(os, "environ", SandboxEnviron(os.environ)))
         stack.callback(self._stop_running_executions)
-        self._deploy()
 
     def stop(self) -> None:
         """Stop running executions, undo every patch, stop the mock and restore the environment."""
@@ -298,11 +300,8 @@ class Emulator:
 
     def deliver_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Deliver an event (e.g. from :func:`s3_object_created_event`) to the functions targeted by the enabled
-        rules of the default bus that match it; return each one's result by logical id, in template order.
-
-        The rules, patterns and targets are the stack's, as moto's EventBridge holds them, and matching is moto's.
-        Each target is invoked synchronously with what EventBridge sends it (``Input``, ``InputPath`` or the event).
-        """
+        rules of the default bus that match it (the stack's rules as moto holds them; moto's matching), each invoked
+        synchronously with what EventBridge sends it; return each one's result by logical id, in template order."""
         results: dict[str, Any] = {}
         for rule in list(self._rules().values()):
             results.update(self._deliver(rule, event))
@@ -352,9 +351,8 @@ class Emulator:
     def deliver_execution_status_change(self, execution_arn: str) -> dict[str, Any]:
         """Deliver the "Execution Status Change" event of an execution as it is now, as Step Functions does; return
         the results of the functions whose rules match (see :meth:`deliver_event`)."""
-        reply = dict(self.sfn.describe_execution(executionArn=execution_arn))
-        reply.pop("ResponseMetadata", None)
-        return self.deliver_event(execution_status_change_event(reply, region=self.region, account_id=self.account_id))
+        now = self.sfn.describe_execution(executionArn=execution_arn)
+        return self.deliver_event(execution_status_change_event(now, region=self.region, account_id=self.account_id))
 
     def fire_schedule(self, name: str | None = None) -> dict[str, Any]:
         """Fire a scheduled rule of the stack once, as EventBridge does at a tick: each target receives its ``Input``

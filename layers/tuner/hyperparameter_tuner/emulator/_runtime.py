@@ -23,12 +23,6 @@ from urllib.parse import quote_plus
 
 from ._template import EmulatorError
 
-__all__ = [
-    "FunctionInvocationError", "FunctionSpec", "Invocation", "LambdaContext", "RoutedStream", "SandboxEnviron",
-    "execution_status_change_event", "import_file", "lambda_service_error", "s3_object_created_event", "sandbox",
-    "scheduled_event", "target_input", "throttle",
-]  # fmt: skip
-
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
 
 
@@ -36,17 +30,11 @@ def _envelope(
     source: str, detail_type: str, resource: str, detail: dict[str, Any], region: str, account_id: str,
     when: datetime | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    time_ = (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": source,
-        "account": account_id,
-        "time": (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [resource],
-        "detail": detail,
-    }
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source, "account": account_id,
+        "time": time_, "region": region, "resources": [resource], "detail": detail,
+    }  # fmt: skip
 
 
 def s3_object_created_event(
@@ -189,13 +177,13 @@ def sandbox(environment: dict[str, str], log: list[str]) -> Iterator[None]:
         _current.sandbox = previous
 
 
+@dataclass(eq=False)  # hashable by identity, as a stream is
 class RoutedStream:
     """``sys.stdout`` or ``sys.stderr``: what a thread writes while it runs a function goes to that function's log
     (in Lambda, not to the caller), the rest to ``base``. One per stream for the process (see ``Emulator``), so
     loggers that bound it at a cold start keep routing in later emulators."""
 
-    def __init__(self, base: TextIO) -> None:
-        self.base = base
+    base: TextIO
 
     def write(self, text: str) -> int:
         sandbox = getattr(_current, "sandbox", None)

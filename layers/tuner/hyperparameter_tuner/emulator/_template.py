@@ -100,7 +100,12 @@ class Template:
             props = resource.get("Properties") or {}
             if prop is not None and isinstance(props.get(prop), str):
                 if prop == "DefinitionUri":
-                    definitions[logical_id] = _read_definition(logical_id, self.base_dir / props[prop])
+                    path = self.base_dir / props[prop]
+                    try:
+                        definitions[logical_id] = path.read_text(encoding="utf-8")
+                        json.loads(definitions[logical_id])
+                    except (OSError, ValueError) as exc:
+                        raise EmulatorError(f"{logical_id}: cannot read DefinitionUri {path}: {exc}") from exc
                 props[prop] = _PACKAGE
         pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::Partition": "aws"}
         try:
@@ -116,15 +121,6 @@ class Template:
             props.pop("DefinitionS3Location", None)
             props["DefinitionString"] = _join(logical_id, text, props.pop("DefinitionSubstitutions", None) or {})
         return cfn
-
-
-def _read_definition(logical_id: str, path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-        json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise EmulatorError(f"{logical_id}: cannot read DefinitionUri {path}: {exc}") from exc
-    return text
 
 
 def _join(logical_id: str, text: str, substitutions: dict[str, Any]) -> dict[str, Any]:

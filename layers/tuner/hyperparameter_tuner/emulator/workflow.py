@@ -32,13 +32,6 @@ def _dataset_name(config_path: Path, text: str) -> str:
     return dataset_name(str(name or config_path.stem))
 
 
-def _local_names(message: str, names: dict[str, str]) -> str:
-    """``message`` with every emulated S3 location in ``names`` replaced by the user's own path (longest first)."""
-    for uri in sorted(names, key=len, reverse=True):
-        message = message.replace(uri, names[uri])
-    return message
-
-
 def emulate_run(
     config_path: str | Path, data_path: str | Path, *, template: str | Path = "template.yaml", timeout: float = 3600.0,
     on_started: Callable[[dict[str, Any]], None] | None = None,
@@ -81,7 +74,10 @@ def emulate_run(
         if on_started is not None:
             on_started(started)
         if started.get("status") in ("FAILED", "REJECTED"):
-            raise EmulatedInputError(_local_names(str(started.get("reason")), names))
+            reason = str(started.get("reason"))
+            for uri in sorted(names, key=len, reverse=True):  # each emulated S3 location named by the user's path
+                reason = reason.replace(uri, names[uri])
+            raise EmulatedInputError(reason)
         execution = emu.wait_for_execution(started["execution_arn"], timeout=timeout)
         metadata = DynamoDBMetadataTracker(emu.table_name, client=emu.dynamodb)
         run = metadata.get_run(started["run_id"])
