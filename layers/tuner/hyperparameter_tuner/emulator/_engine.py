@@ -4,6 +4,7 @@ real handler in this process (what is moto's and what is ours: the README's "Reh
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import logging
 import os
@@ -11,11 +12,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack, suppress
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
-from typing import Any
+from typing import Any, TextIO
 from unittest import mock
 
 from ._runtime import (
@@ -25,12 +28,8 @@ from ._runtime import (
     FunctionSpec,
     Invocation,
     LambdaContext,
-    RoutedStream,
-    SandboxEnviron,
     execution_status_change_event,
-    import_file,
     s3_object_created_event,
-    sandbox,
     scheduled_event,
     target_input,
 )
@@ -43,18 +42,79 @@ logger = logging.getLogger(__name__)
 _MOCK_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # Variables that would send boto3 elsewhere than the mock (moto sets fake keys itself).
 _UNSET_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
-_STREAMS: dict[str, RoutedStream] = {}  # one per stream for the process (see RoutedStream)
+_current = threading.local()  # ``sandbox``: (environment, log) of the function this thread runs, if any
 _IMPORT_LOCK = threading.Lock()
+_STREAMS: dict[str, RoutedStream] = {}  # one per stream for the process (see RoutedStream)
+
+
+class SandboxEnviron(ChainMap[str, str]):
+    """``os.environ`` as a thread sees it: the environment of the function it runs (where its writes stay, as in a
+    Lambda sandbox) over ``base``, the process's own."""
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:  # no ChainMap.__init__: ``maps`` is per thread
+        self.base = base
+
+    @property
+    def maps(self) -> list[MutableMapping[str, str]]:  # type: ignore[override]
+        sandbox = getattr(_current, "sandbox", None)
+        return [sandbox[0], self.base] if sandbox else [self.base]
+
+    def copy(self) -> dict[str, str]:  # type: ignore[override]  # as os.environ.copy()
+        return dict(self)
+
+
+@contextmanager
+def sandbox(environment: dict[str, str], log: list[str]) -> Iterator[None]:
+    """Run a block as a function: ``environment`` in ``os.environ`` (see :class:`SandboxEnviron`), output to ``log``."""
+    previous = getattr(_current, "sandbox", None)
+    _current.sandbox = (environment, log)
+    try:
+        yield
+    finally:
+        _current.sandbox = previous
+
+
+@dataclass(eq=False)  # hashable by identity, as a stream is
+class RoutedStream:
+    """``sys.stdout`` or ``sys.stderr``: what a thread writes while it runs a function goes to that function's log
+    (in Lambda, not to the caller), the rest to ``base``. One per stream for the process (see ``Emulator``), so
+    loggers that bound it at a cold start keep routing in later emulators."""
+
+    base: TextIO
+
+    def write(self, text: str) -> int:
+        sandbox = getattr(_current, "sandbox", None)
+        if sandbox is None:
+            return self.base.write(text)
+        sandbox[1].append(text)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding...: the base stream's
+        return getattr(self.base, name)
+
+
+def import_file(name: str, file: Path) -> ModuleType:
+    """Import ``file`` as module ``name``, its folder first on ``sys.path`` as Lambda does for a handler's."""
+    module_spec = importlib.util.spec_from_file_location(name, file)
+    assert module_spec is not None and module_spec.loader is not None  # a .py file always has both
+    module = sys.modules[name] = importlib.util.module_from_spec(module_spec)
+    sys.path.insert(0, str(file.parent))
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path.remove(str(file.parent))
+    return module
 
 
 class Emulator:
     """Run the AWS workflow of a SAM template locally: moto for the services, handlers in-process.
 
-    On entry the emulator starts ``moto.mock_aws`` (Step Functions executing definitions, Lambda without
-    Docker), deploys the template as a CloudFormation stack (the SAM translator's output, created by moto), and
-    replaces moto's Lambda ``invoke`` so that every invocation (from Step Functions, from a handler, from an
-    EventBridge rule, or from :meth:`invoke`) runs the function's real handler in this process. On exit everything
-    is undone.
+    On entry the emulator starts ``moto.mock_aws``, deploys the template as a CloudFormation stack (the SAM
+    translator's output, created by moto), and routes every Lambda invocation (from Step Functions, a handler, an
+    EventBridge rule, or :meth:`invoke`) to the function's real handler in this process. On exit all is undone.
 
     Parameters
     ----------
@@ -127,8 +187,7 @@ class Emulator:
             raise
 
     def _patch(self) -> None:
-        """Start the mock, with moto's Lambda and EventBridge delivering to the handlers, and each thread's view of
-        ``os.environ``, ``sys.stdout`` and ``sys.stderr`` its function's."""
+        """Start the mock; moto's Lambda and EventBridge deliver to the handlers, each in its function's sandbox."""
         from moto import mock_aws
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.events.models import Rule
@@ -255,8 +314,7 @@ class Emulator:
         return found[0]
 
     def client(self, service: str) -> Any:
-        """Return a boto3 client for ``service`` (``s3``, ``stepfunctions``, ...) bound to the mock, cached (typed
-        ``Any`` so callers need no boto3 stubs)."""
+        """Return a boto3 client for ``service`` bound to the mock, cached (typed ``Any``: callers need no stubs)."""
         self._require_running()
         with self._lock:
             if service not in self._clients:
@@ -303,16 +361,15 @@ class Emulator:
         rules of the default bus that match it (the stack's rules as moto holds them; moto's matching), each invoked
         synchronously with what EventBridge sends it; return each one's result by logical id, in template order."""
         results: dict[str, Any] = {}
-        for rule in list(self._rules().values()):
+        for rule in self._rules().values():
             results.update(self._deliver(rule, event))
         return {logical_id: results[logical_id] for logical_id in self.functions if logical_id in results}
 
     def _rules(self) -> dict[str, Any]:
-        """The rules of the default bus, by name, as moto's EventBridge holds them."""
+        """The rules of the default bus, by name, as moto's EventBridge holds them (a copy of its mapping)."""
         from moto.events.models import events_backends
 
-        rules: dict[str, Any] = events_backends[self.account_id][self.region].event_buses["default"].rules
-        return rules
+        return dict(events_backends[self.account_id][self.region].event_buses["default"].rules)
 
     def _deliver(self, rule: Any, event: Mapping[str, Any], tick: bool = False) -> dict[str, Any]:
         """What EventBridge does with an event on one enabled rule that matches it (or at a ``tick`` of a schedule,
@@ -337,11 +394,9 @@ class Emulator:
             If the stack's bucket does not send events to EventBridge (S3 would then deliver nothing).
         """
         bucket_name = bucket or self.bucket_name
-        if bucket_name in self._silent_buckets:
-            raise EmulatorError(
-                f"bucket {self._silent_buckets[bucket_name]} has no NotificationConfiguration.EventBridgeConfiguration."
-                "EventBridgeEnabled: true, so S3 would not send Object Created events to EventBridge"
-            )
+        if bucket_name in self._silent_buckets:  # S3 would send EventBridge no event
+            raise EmulatorError(f"bucket {self._silent_buckets[bucket_name]} has no NotificationConfiguration."
+                                "EventBridgeConfiguration.EventBridgeEnabled: true")  # fmt: skip
         head = self.s3.head_object(Bucket=bucket_name, Key=key)
         version_id = None if head.get("VersionId") in (None, "null") else head["VersionId"]
         event = s3_object_created_event(bucket_name, key, version_id, head["ETag"], int(head["ContentLength"]),

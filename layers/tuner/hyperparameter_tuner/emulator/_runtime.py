@@ -1,24 +1,17 @@
-"""What the emulated services hand a function and its callers, played in-process: the events EventBridge delivers (and
-what a rule's target receives; matching is moto's), the Lambda context object, what a thread running a function sees
-of ``os.environ`` and ``sys.stdout``/``sys.stderr``, the record of each call, and fault hooks."""
+"""What the emulated services hand a function and its callers: the events EventBridge delivers (and what a rule's
+target receives; matching is moto's), the Lambda context object, the record of each call, and fault hooks."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
-import sys
-import threading
 import time
 import uuid
-from collections import ChainMap
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import quote_plus
 
 from ._template import EmulatorError
@@ -97,19 +90,15 @@ def target_input(target: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
         raise EmulatorError("EventBridge InputTransformer is not supported by the emulator")
     if "Input" in target:
         return json.loads(target["Input"])
-    if target.get("InputPath", "$") == "$":
-        return dict(event)
     from jsonpath_ng import parse
 
-    matches = parse(target["InputPath"]).find(event)
+    matches = parse(target.get("InputPath", "$")).find(event)
     return matches[0].value if matches else None
 
 
 FaultHook = Callable[[str, Any], None]
 """Called as ``hook(function_logical_id, event)`` before each invocation; raising injects a fault: a moto
 ``JsonRESTError`` (see :func:`lambda_service_error`) is a Lambda service error, anything else a handler error."""
-
-_current = threading.local()  # ``sandbox``: (environment, log) of the function this thread runs, if any
 
 
 @dataclass(frozen=True)
@@ -150,69 +139,6 @@ class LambdaContext:
         return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
 
 
-class SandboxEnviron(ChainMap[str, str]):
-    """``os.environ`` as a thread sees it: the environment of the function it runs (where its writes stay, as in a
-    Lambda sandbox) over ``base``, the process's own."""
-
-    def __init__(self, base: MutableMapping[str, str]) -> None:  # no ChainMap.__init__: ``maps`` is per thread
-        self.base = base
-
-    @property
-    def maps(self) -> list[MutableMapping[str, str]]:  # type: ignore[override]
-        sandbox = getattr(_current, "sandbox", None)
-        return [sandbox[0], self.base] if sandbox else [self.base]
-
-    def copy(self) -> dict[str, str]:  # type: ignore[override]  # as os.environ.copy()
-        return dict(self)
-
-
-@contextmanager
-def sandbox(environment: dict[str, str], log: list[str]) -> Iterator[None]:
-    """Run a block as a function: ``environment`` in ``os.environ`` (see :class:`SandboxEnviron`), output to ``log``."""
-    previous = getattr(_current, "sandbox", None)
-    _current.sandbox = (environment, log)
-    try:
-        yield
-    finally:
-        _current.sandbox = previous
-
-
-@dataclass(eq=False)  # hashable by identity, as a stream is
-class RoutedStream:
-    """``sys.stdout`` or ``sys.stderr``: what a thread writes while it runs a function goes to that function's log
-    (in Lambda, not to the caller), the rest to ``base``. One per stream for the process (see ``Emulator``), so
-    loggers that bound it at a cold start keep routing in later emulators."""
-
-    base: TextIO
-
-    def write(self, text: str) -> int:
-        sandbox = getattr(_current, "sandbox", None)
-        if sandbox is None:
-            return self.base.write(text)
-        sandbox[1].append(text)
-        return len(text)
-
-    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding...: the base stream's
-        return getattr(self.base, name)
-
-
-def import_file(name: str, file: Path) -> ModuleType:
-    """Import ``file`` as module ``name``, with its folder first on ``sys.path`` as Lambda runs a handler (its
-    sibling modules import as there)."""
-    module_spec = importlib.util.spec_from_file_location(name, file)
-    assert module_spec is not None and module_spec.loader is not None  # a .py file always has both
-    module = sys.modules[name] = importlib.util.module_from_spec(module_spec)
-    sys.path.insert(0, str(file.parent))
-    try:
-        module_spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    finally:
-        sys.path.remove(str(file.parent))
-    return module
-
-
 @dataclass(frozen=True)
 class Invocation:
     """One call that reached an emulated function: ``function`` (logical id), the decoded ``event``, ``error`` (None
@@ -239,8 +165,7 @@ def lambda_service_error(
     code: str = "TooManyRequestsException", message: str = "Rate exceeded", status: int = 429
 ) -> Exception:
     """A Lambda service error (a moto ``JsonRESTError``) for a :data:`FaultHook` to raise: moto returns it instead of
-    running the handler, and Step Functions reports it as ``Lambda.<code>``, which the state machine's ``Retry``
-    matches."""
+    running the handler; Step Functions reports it as ``Lambda.<code>`` (what the state machine's ``Retry`` matches)."""
     from moto.core.exceptions import JsonRESTError
 
     error = JsonRESTError(code, message)

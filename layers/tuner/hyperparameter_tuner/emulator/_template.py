@@ -113,9 +113,8 @@ class Template:
         except InvalidDocumentException as exc:
             causes = "; ".join(cause.message for cause in exc.causes)
             raise EmulatorError(f"{self.path}: the SAM transform failed: {causes}") from exc
-        resources = cfn["Resources"]
-        for logical_id in [lid for lid, res in resources.items() if res["Type"] in NOT_IN_MOTO]:
-            del resources[logical_id]
+        kept = {logical_id: res for logical_id, res in cfn["Resources"].items() if res["Type"] not in NOT_IN_MOTO}
+        resources = cfn["Resources"] = kept
         for logical_id, text in definitions.items():
             props = resources[logical_id]["Properties"]
             props.pop("DefinitionS3Location", None)

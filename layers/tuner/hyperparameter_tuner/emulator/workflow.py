@@ -9,27 +9,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ..aws.dynamodb import DynamoDBMetadataTracker
+from ..aws.events import dataset_name
+from ..aws.s3data import upload_split
 from ..config import read_config_text
 from ..errors import ConfigError, DataError, TunerError
 from ..results import RunResult
+from ._engine import Emulator
 
 __all__ = ["EmulatedInputError", "emulate_run"]
 
 
 class EmulatedInputError(ConfigError):
     """The fan-out refused the config or the data (its FAILED run record's reason is the message)."""
-
-
-def _dataset_name(config_path: Path, text: str) -> str:
-    import yaml
-
-    from ..aws.events import dataset_name
-
-    try:
-        name = (yaml.safe_load(text) or {}).get("name")
-    except (yaml.YAMLError, AttributeError):
-        name = None
-    return dataset_name(str(name or config_path.stem))
 
 
 def emulate_run(
@@ -46,17 +40,17 @@ def emulate_run(
     ConfigError, DataError
         When the local files cannot be read or uploaded.
     """
-    from ..aws.dynamodb import DynamoDBMetadataTracker
-    from ..aws.s3data import upload_split
-    from . import Emulator
-
     config_path, data_path, template = Path(config_path), Path(data_path), Path(template)
     if not template.is_file():
         raise ConfigError(f"{template}: no such template (run from the project root or pass --template)")
     config_text = read_config_text(config_path)
     if not data_path.exists():
         raise DataError(f"{data_path}: no such file or folder")
-    prefix = f"datasets/{_dataset_name(config_path, config_text)}/"
+    try:
+        name = (yaml.safe_load(config_text) or {}).get("name")
+    except (yaml.YAMLError, AttributeError):  # the fan-out reports what is wrong with the config
+        name = None
+    prefix = f"datasets/{dataset_name(str(name or config_path.stem))}/"
     # moto warns that ToleratedFailurePercentage has no effect there; the reducer enforces the tolerance instead.
     logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").setLevel(logging.ERROR)
     with Emulator(template, retry_sleep=False) as emu:
