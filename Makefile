@@ -20,12 +20,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-examples/data/iris.npz: examples/make_data.py | $(STAMP)
+examples/data/iris.npz examples/data/digits.npz: examples/make_data.py | $(STAMP)
 	$(BIN)/python examples/make_data.py
 
-example: $(STAMP) examples/data/iris.npz
+example: $(STAMP) examples/data/iris.npz examples/data/digits.npz
 	$(BIN)/hpt run examples/iris.yaml --data examples/data/iris.npz
 	$(BIN)/hpt run examples/diabetes.yaml --data examples/data/diabetes
+	$(BIN)/hpt run examples/halving.yaml --data examples/data/digits.npz
 
 tools:
 	bash .ci/tools.sh

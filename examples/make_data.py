@@ -1,8 +1,8 @@
 """Write the example splits from datasets that ship inside scikit-learn (no downloads).
 
 Usage: ``python examples/make_data.py [OUT_DIR]`` (default ``examples/data``). Writes
-``iris.npz`` (train/validation/test) and ``diabetes/`` (train.csv, validation.csv, test.csv with a
-``target`` column).
+``iris.npz`` (train/validation/test), ``digits.npz`` (the same, for the halving example) and ``diabetes/``
+(train.csv, validation.csv, test.csv with a ``target`` column).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_diabetes, load_iris
+from sklearn.datasets import load_diabetes, load_digits, load_iris
 from sklearn.model_selection import train_test_split
 
 
@@ -34,6 +34,14 @@ def write_iris(out: Path) -> Path:
     return path
 
 
+def write_digits(out: Path) -> Path:
+    """Digits (1,797 rows of 8x8 pixels, 10 classes) as an .npz split."""
+    digits = load_digits()
+    path = out / "digits.npz"
+    np.savez(path, **_three_way(digits.data, digits.target, stratify=True))
+    return path
+
+
 def write_diabetes(out: Path) -> Path:
     """Diabetes (442 rows, regression) as a folder of CSV files."""
     diabetes = load_diabetes()
@@ -52,7 +60,7 @@ def write_diabetes(out: Path) -> Path:
 def main(argv: list[str]) -> None:
     out = Path(argv[0]) if argv else Path(__file__).with_name("data")
     out.mkdir(parents=True, exist_ok=True)
-    for path in (write_iris(out), write_diabetes(out)):
+    for path in (write_iris(out), write_digits(out), write_diabetes(out)):
         print(f"wrote {path}")
 
 

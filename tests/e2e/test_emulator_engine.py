@@ -122,6 +122,14 @@ Resources:
       Environment:
         Variables:
           POWERTOOLS_SERVICE_NAME: reducer
+  ChampionFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/champion/
+      Handler: app.lambda_handler
+      Environment:
+        Variables:
+          POWERTOOLS_SERVICE_NAME: champion
   TuningStateMachine:
     Type: AWS::Serverless::StateMachine
     Properties:
@@ -129,6 +137,9 @@ Resources:
       DefinitionSubstitutions:
         TrainerFunctionArn: !GetAtt TrainerFunction.Arn
         ReducerFunctionArn: !GetAtt ReducerFunction.Arn
+        # never reached: the stand-in fan-out's input has no last_rung, so NextRung goes straight to Reduce
+        PromoteFunctionArn: !GetAtt ReducerFunction.Arn
+        ChampionFunctionArn: !GetAtt ChampionFunction.Arn
         TableName: !Ref TuningTable
         BucketName: !Ref DataBucket
 """
@@ -241,6 +252,12 @@ def lambda_handler(event, context):
     return {"run_id": event["run_id"], "trained": counts["BATCH#"], "failed": counts["BATCHFAIL#"]}
 """
 
+CHAMPION = """\
+def lambda_handler(event, context):
+    # The stand-in reducer's reply has no status: the state machine's Choice never reaches the champion step.
+    raise AssertionError("the champion step runs only after a SUCCEEDED run")
+"""
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
@@ -248,7 +265,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "template.yaml").write_text(TEMPLATE)
     (tmp_path / "statemachine").mkdir()
     shutil.copy(ASL, tmp_path / "statemachine" / "tuning.asl.json")
-    for name, code in {"fan_out": FAN_OUT, "trainer": TRAINER, "reducer": REDUCER}.items():
+    for name, code in {"fan_out": FAN_OUT, "trainer": TRAINER, "reducer": REDUCER, "champion": CHAMPION}.items():
         folder = tmp_path / "functions" / name
         folder.mkdir(parents=True)
         (folder / "app.py").write_text(code)

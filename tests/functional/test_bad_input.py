@@ -269,6 +269,19 @@ CONFIG_CASES = [
                 cfg(training_params={"os.system": {}}, trainer_config=_DROP)),
     config_case("grid-over-the-cap", r"the grid has 6 experiments, over the cap of 5",
                 cfg(training_params=SIX), max_experiments=5),
+    config_case("search-distribution-on-a-grid",
+                r"training_params\.LogisticRegression\.C: a distribution needs search: \{strategy: random",
+                cfg(training_params={"LogisticRegression": {"C": {"distribution": "loguniform", "low": 0.1,
+                                                                   "high": 10}}})),
+    config_case("search-random-without-n_iter", r"search\.n_iter: required with strategy random",
+                cfg(search={"strategy": "random"})),
+    config_case("search-unknown-distribution", r"did you mean 'loguniform'",
+                cfg(training_params={"LogisticRegression": {"C": {"distribution": "logunifrom", "low": 0.1,
+                                                                   "high": 10}}}, search={"strategy": "random",
+                                                                                          "n_iter": 2})),
+    config_case("halving-rung-larger-than-the-split",
+                r"search: min_resources_=500 is greater than max_resources_=90",
+                cfg(search={"strategy": "halving", "min_resources": 500}), needs_data=True),
 ]
 
 DATA_CASES = [

@@ -40,7 +40,7 @@ def test_every_trigger_and_function_has_an_event_file() -> None:
     names = sorted(path.name for path in EVENTS_DIR.glob("*.json"))
     assert names == sorted([
         "fan_out_s3_npz.json", "fan_out_s3_csv_success.json", "fan_out_schedule.json", "fan_out_direct.json",
-        "fan_out_execution_ended.json", "trainer_batch.json", "reducer.json",
+        "fan_out_execution_ended.json", "trainer_batch.json", "reducer.json", "promote.json", "champion.json",
     ])
 
 

@@ -1,4 +1,4 @@
-"""The three Lambda handlers (``functions/*/app.py``) fed the ``events/`` files, under moto.
+"""The Lambda handlers (``functions/*/app.py``) fed the ``events/`` files, under moto.
 
 Each handler module is imported after the mock has started (its boto3 clients are created at import, as at a
 cold start), with the environment ``template.yaml`` gives the function, under a module name of its own.
@@ -99,7 +99,8 @@ def aws(aws_credentials: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 @pytest.fixture
 def load_handler(aws: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoadHandler]:
     """``load_handler("fan_out")``: import ``functions/fan_out/app.py`` (a cold start) under a unique name."""
-    logical_ids = {"fan_out": "FanOutFunction", "trainer": "TrainerFunction", "reducer": "ReducerFunction"}
+    logical_ids = {"fan_out": "FanOutFunction", "trainer": "TrainerFunction", "reducer": "ReducerFunction",
+                   "promote": "PromoteFunction", "champion": "ChampionFunction"}
     loaded: list[str] = []
 
     def _load(name: str) -> ModuleType:
@@ -222,7 +223,7 @@ def test_fan_out_s3_event_starts_one_run(
     assert execution["executionArn"] == result["execution_arn"]
     started = json.loads(aws.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
     assert started == {"run_id": run_id, "bucket": BUCKET, "manifest_key": f"runs/{run_id}/manifest.json",
-                       "max_concurrency": 2}
+                       "max_concurrency": 2, "rung": 0, "last_rung": True}
 
 
 def test_fan_out_same_event_twice_is_one_run(
@@ -691,3 +692,125 @@ def test_reducer_of_a_run_failed_by_max_failure_ratio_names_no_winner_anywhere(
     assert item["status"] == {"S": "FAILED"}
     assert "winner" not in item
     assert aws.metadata.get_run(run_id).winner is None
+
+
+# -- promote (successive halving) ---------------------------------------------------------------------------------
+HALVING = {**CONFIG, "training_params": {"KNeighborsClassifier": {"n_neighbors": [1, 2, 3, 4, 5, 6, 7, 8, 9]}},
+           "search": {"strategy": "halving", "factor": 3, "min_resources": 10}, "max_concurrency": 3}
+
+
+def test_promote_writes_the_next_rung_from_the_records_and_is_idempotent(
+    aws: SimpleNamespace, load_handler: LoadHandler, load_event: LoadEvent, lambda_context: Any,
+    iris_upload: Callable[..., dict[str, Any]],
+) -> None:
+    # Given a halving run (9 x 10 rows, 3 x 30, 1 x 90) whose rung 0 the trainer has run, batch by batch
+    started = load_handler("fan_out").lambda_handler(iris_upload(HALVING), lambda_context)
+    run_id = started["run_id"]
+    execution = json.loads(aws.sfn.describe_execution(executionArn=started["execution_arn"])["input"])
+    assert (execution["rung"], execution["last_rung"]) == (0, False)
+    manifest = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=execution["manifest_key"])["Body"].read())
+    trainer = load_handler("trainer")
+    for item in manifest:
+        trainer.lambda_handler(item, lambda_context)
+    rung0 = {e.candidate: e for e in aws.metadata.iter_experiments(run_id) if e.rung == 0}
+    assert len(rung0) == 9
+
+    # When the state machine calls Promote with its state (twice: a retry)
+    promote = load_handler("promote")
+    event = {**load_event("promote"), **execution}
+    first = promote.lambda_handler(event, lambda_context)
+    body = aws.s3.get_object(Bucket=BUCKET, Key=first["manifest_key"])["Body"].read()
+    second = promote.lambda_handler(event, lambda_context)
+
+    # Then rung 1's manifest holds the 3 best of rung 0 by validation accuracy (ties: the later in rung order),
+    # numbered after rung 0's batches; and a retry writes the same thing
+    scores = [(c, rung0[c].scores["validation"]["accuracy"]) for c in range(9)]
+    expected = [c for c, _ in sorted(scores, key=lambda pair: pair[1])[-3:]]  # stable sort: ties keep rung order
+    assert first == second == {**execution, "manifest_key": f"runs/{run_id}/rung-1.json", "rung": 1,
+                               "last_rung": False}
+    items = json.loads(body)
+    assert [c for item in items for c in item["candidates"]] == expected
+    assert [item["batch"] for item in items] == list(range(len(manifest), len(manifest) + len(items)))
+    assert all((item["rung"], item["n_resources"]) == (1, 30) for item in items)
+    assert aws.s3.get_object(Bucket=BUCKET, Key=first["manifest_key"])["Body"].read() == body
+
+
+def test_promote_after_the_run_closed_goes_straight_to_the_reducer(
+    aws: SimpleNamespace, load_handler: LoadHandler, load_event: LoadEvent, lambda_context: Any,
+    iris_upload: Callable[..., dict[str, Any]],
+) -> None:
+    started = load_handler("fan_out").lambda_handler(iris_upload(HALVING), lambda_context)
+    aws.metadata.update_run(started["run_id"], status=RunStatus.FAILED, reason="aborted")
+    event = {**load_event("promote"), "run_id": started["run_id"], "bucket": BUCKET,
+             "manifest_key": f"runs/{started['run_id']}/manifest.json", "last_rung": False}
+
+    reply = load_handler("promote").lambda_handler(event, lambda_context)
+
+    assert reply["last_rung"] is True and reply["rung"] == 0
+    assert keys_under(aws, f"runs/{started['run_id']}/rung-") == []
+# -- champion ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def champion_queue(aws: SimpleNamespace) -> str:
+    """An SQS queue receiving the Champion Promoted / Champion Kept events from the default bus."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url: str = sqs.create_queue(QueueName="hpt-champions")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", region_name=REGION)
+    events.put_rule(Name="hpt-champions", EventPattern=json.dumps(
+        {"source": ["hyperparameter-tuner"], "detail-type": ["Champion Promoted", "Champion Kept"]}
+    ))
+    events.put_targets(Rule="hpt-champions", Targets=[{"Id": "queue", "Arn": arn}])
+    return url
+
+
+def test_champion_handler_promotes_the_first_winner_records_it_and_publishes_once(
+    aws: SimpleNamespace, started_run: dict[str, Any], load_handler: LoadHandler, load_event: LoadEvent,
+    champion_queue: str, lambda_context: Any,
+) -> None:
+    # Given: a run trained and reduced (SUCCEEDED)
+    run_id = started_run["run_id"]
+    _train_manifest(aws, run_id, load_handler("trainer"), lambda_context)
+    reduced = load_handler("reducer").lambda_handler({**load_event("reducer"), "run_id": run_id}, lambda_context)
+    champion = load_handler("champion")
+    event = {**load_event("champion"), "run_id": run_id}
+
+    # When the champion step runs (and Step Functions retries it)
+    result = champion.lambda_handler(event, lambda_context)
+    rows = aws.dynamodb.scan(TableName=TABLE)["Items"]
+    again = champion.lambda_handler(event, lambda_context)
+
+    # Then the winner is the dataset's first champion, recorded on the run, published once; the retry is a no-op
+    decision = result["champion"]
+    assert (result["status"], decision["decision"], decision["dataset"]) == ("SUCCEEDED", "first", "iris")
+    assert decision["champion_experiment_id"] == reduced["winner"]
+    assert decision["challenger_score"] == aws.metadata.get_experiment(run_id, reduced["winner"]).scores["test"][
+        "accuracy"]
+    run = aws.metadata.get_run(run_id)
+    assert (run.dataset, run.champion) == ("iris", decision)
+    assert again == result
+    assert aws.dynamodb.scan(TableName=TABLE)["Items"] == rows
+    (published,) = received(champion_queue)
+    assert (published["source"], published["detail-type"]) == ("hyperparameter-tuner", "Champion Promoted")
+    assert {key: published["detail"][key] for key in decision} == decision
+
+
+def test_champion_handler_leaves_a_failed_run_alone(
+    aws: SimpleNamespace, load_handler: LoadHandler, iris_upload: Callable[..., dict[str, Any]],
+    load_event: LoadEvent, champion_queue: str, lambda_context: Any,
+) -> None:
+    # Given: a run whose every fit fails, reduced FAILED
+    config = {**CONFIG, "training_params": {"DecisionTreeClassifier": {"max_depth": [-1]}}}
+    run_id = load_handler("fan_out").lambda_handler(iris_upload(config), lambda_context)["run_id"]
+    _train_manifest(aws, run_id, load_handler("trainer"), lambda_context)
+    load_handler("reducer").lambda_handler({**load_event("reducer"), "run_id": run_id}, lambda_context)
+    rows = aws.dynamodb.scan(TableName=TABLE)["Items"]
+
+    # When
+    result = load_handler("champion").lambda_handler({**load_event("champion"), "run_id": run_id}, lambda_context)
+
+    # Then: a FAILED run never promotes: nothing written, nothing published
+    assert result == {"run_id": run_id, "status": "FAILED", "champion": None}
+    assert aws.dynamodb.scan(TableName=TABLE)["Items"] == rows
+    assert received(champion_queue) == []

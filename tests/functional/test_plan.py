@@ -46,12 +46,12 @@ def test_plan_counts_batches_invocations_and_transitions() -> None:
     # When
     plan = make_plan(config, {"Ridge": 1.0}, "given", build_dir=None)
 
-    # Then 2 trainer invocations; transitions: the parent enters TrainBatches and Reduce (2), each of the 2 child
-    # executions is started (1) and enters TrainBatch (1): 2 + 2 * 2 = 6
+    # Then 2 trainer invocations; transitions: the parent enters TrainBatches, NextRung, Reduce, RunSucceeded and
+    # Champion (5), each of the 2 child executions is started (1) and enters TrainBatch (1): 5 + 2 * 2 = 9
     assert (plan.experiments, plan.batches, plan.trainer_invocations) == (4, 2, 2)
     assert plan.invocations_per_experiment == 0.5
-    assert plan.state_transitions == 6
-    assert plan.transitions_per_experiment == 1.5
+    assert plan.state_transitions == 9
+    assert plan.transitions_per_experiment == 2.25
 
 
 def test_time_and_cost_of_a_small_run_worked_out_by_hand() -> None:
@@ -67,11 +67,11 @@ def test_time_and_cost_of_a_small_run_worked_out_by_hand() -> None:
     assert plan.cost_usd == pytest.approx({
         "lambda_compute": 72.5 * 0.0000133334,  # $ per GB-s, arm64
         "lambda_requests": 6 * 0.20e-6,  # 4 trainer + fan-out + reducer
-        "step_functions": 10 * 0.025e-3,  # 2 + 2 per batch * 4
+        "step_functions": 13 * 0.025e-3,  # 5 + 2 per batch * 4
         "s3": 4 * (0.005e-3 + 0.0004e-3),  # a PUT and a HEAD per experiment
         "dynamodb": 4 * (5 * 0.625e-6 + 2 * 0.125e-6),  # 5 writes and 2 reads per experiment
     })
-    assert plan.total_cost_usd == pytest.approx(0.001252972)
+    assert plan.total_cost_usd == pytest.approx(0.001327972)
 
 
 def test_prices_scale_their_own_line_only() -> None:
@@ -110,12 +110,12 @@ def test_a_100k_grid_fans_out_into_few_invocations_and_small_payloads(
     # When
     code = main(["plan", str(EXAMPLES / "scale-100k.yaml"), "--max-experiments", "100000", "--json"])
 
-    # Then: 100 experiments per invocation (at most 100 per batch), 2 + 2 * 1000 transitions, nothing failed
+    # Then: 100 experiments per invocation (at most 100 per batch), 5 + 2 * 1000 transitions, nothing failed
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert out["experiments"] == 100_000
     assert out["batches"] == 1000 and out["invocations_per_experiment"] == 0.01
-    assert out["state_transitions"] == 2002 and out["transitions_per_experiment"] == pytest.approx(0.02002)
+    assert out["state_transitions"] == 2005 and out["transitions_per_experiment"] == pytest.approx(0.02005)
     checks = {c["name"]: c for c in out["checks"]}
     assert checks["payload"]["ok"] and checks["experiment cap"]["ok"]
     assert checks["package size"]["ok"] is None
@@ -190,12 +190,41 @@ def test_planned_transitions_are_the_ones_an_emulated_run_makes(
     # When the template's state machine runs it in the emulator
     measured = measure_transitions(write_config(mapping), iris_npz, ROOT / "template.yaml")
 
-    # Then 2 states in the parent, 3 child executions started, each entering TrainBatch once: 8, as planned
+    # Then 5 states in the parent (TrainBatches, NextRung, Reduce, RunSucceeded, Champion), 3 child executions
+    # started, each entering TrainBatch once: 11, as planned
     assert (measured["experiments"], measured["batches"]) == (5, 3)
-    assert (measured["parent"], measured["child_executions"], measured["children"]) == (2, 3, 3)
-    assert measured["transitions"] == 8
+    assert (measured["parent"], measured["child_executions"], measured["children"]) == (5, 3, 3)
+    assert measured["transitions"] == 11
     assert make_plan(parse_config(mapping), {"DecisionTreeClassifier": None}, "none",
-                     build_dir=None).state_transitions == 8
+                     build_dir=None).state_transitions == 11
+
+
+@pytest.mark.e2e
+def test_planned_transitions_of_halving_rungs_are_the_ones_an_emulated_run_makes(
+    write_config: Callable[..., Path], iris_npz: Path,
+) -> None:
+    from benchmarks.transitions import measure_transitions
+    from hyperparameter_tuner.data import load_split
+    from hyperparameter_tuner.planning import plan_rungs
+
+    # Given 9 candidates halved by 3 from 10 of iris's 90 training rows: rungs of 9, 3 and 1, 2 per batch
+    mapping = {"training_params": {"KNeighborsClassifier": {"n_neighbors": [1, 2, 3, 4, 5, 6, 7, 8, 9]}},
+               "metrics": ["accuracy"], "perf_metric": "accuracy", "batch_size": 2,
+               "search": {"strategy": "halving", "factor": 3, "min_resources": 10}}
+    config = parse_config(mapping)
+    rungs = plan_rungs(config, load_split(iris_npz))
+    assert [(r.n_candidates, r.n_resources) for r in rungs or []] == [(9, 10), (3, 30), (1, 90)]
+
+    # When the template's state machine runs it in the emulator
+    measured = measure_transitions(write_config(mapping), iris_npz, ROOT / "template.yaml")
+
+    # Then the parent enters TrainBatches and NextRung per rung, PromoteRung between rungs, and Reduce, RunSucceeded
+    # and Champion once (3 + 3 + 2 + 3 = 11), and 5 + 2 + 1 = 8 child executions enter TrainBatch: 11 + 16 = 27
+    assert (measured["experiments"], measured["batches"]) == (13, 8)
+    assert (measured["parent"], measured["child_executions"], measured["children"]) == (11, 8, 8)
+    assert measured["transitions"] == 27
+    plan = make_plan(config, {"KNeighborsClassifier": None}, "none", build_dir=None, rungs=rungs)
+    assert plan.state_transitions == 27 and plan.experiments == 13 and plan.batches == 8
 
 
 class ThreadProbe(DummyClassifier):
@@ -254,3 +283,37 @@ def test_a_sample_fit_that_would_not_end_is_stopped_and_priced_at_experiment_tim
     fit_seconds = json.loads(proc.stdout)["fit_seconds"]
     assert fit_seconds["Sleeper"] == 2.0
     assert fit_seconds["LogisticRegression"] > 0  # measured, whatever the machine's load
+
+
+def test_halving_is_priced_per_rung_and_against_the_full_grid_by_hand() -> None:
+    # Given 9 candidates halved by 3 on max_iter from 10 to 90 (rungs 9 x 10, 3 x 30, 1 x 90, known without data),
+    # 9 s per experiment at max_iter 90, one experiment per batch (max_concurrency 10)
+    config = parse_config({"training_params": {"HistGradientBoostingRegressor": {
+        "learning_rate": [0.01, 0.1, 1.0], "max_leaf_nodes": [3, 7, 15]}}, "metrics": ["r2"], "perf_metric": "r2",
+        "search": {"strategy": "halving", "factor": 3, "resource": "max_iter", "min_resources": 10,
+                   "max_resources": 90}})
+    from hyperparameter_tuner.planning import plan_rungs
+
+    plan = make_plan(config, {"HistGradientBoostingRegressor": 9.0}, "given", build_dir=None,
+                     rungs=plan_rungs(config))
+
+    # Then an experiment costs 1, 3 and 9 s by rung; batches 9 x (4 + 1) + 3 x (4 + 3) + (4 + 9) = 79 s,
+    # 79 * 2.9375 + 2 = 234.0625 GB-s, against every candidate at 90: 9 x (4 + 9) = 117 s, 345.6875 GB-s
+    assert plan.strategy == "halving" and plan.experiments == 13 and plan.batches == 13
+    assert [(r["n_candidates"], r["n_resources"], r["batches"]) for r in plan.rungs] == [(9, 10, 9), (3, 30, 3),
+                                                                                          (1, 90, 1)]
+    assert plan.lambda_gb_seconds == pytest.approx(234.0625)
+    assert plan.grid_equivalent_gb_seconds == pytest.approx(345.6875)
+    assert plan.saving == pytest.approx(1 - 234.0625 / 345.6875)
+    # One round per rung: 10 + 5 + 7 + 13 s; transitions 5 + 2 * 13 + 3 * 2 (two promotions)
+    assert plan.wall_seconds == pytest.approx(35.0)
+    assert plan.state_transitions == 37
+    assert any(a.name == "halving cost" for a in plan.assumptions)
+
+
+def test_halving_on_samples_without_data_prices_rung_0_and_says_so() -> None:
+    config = parse_config({"training_params": {"Ridge": {"alpha": [1.0, 2.0, 3.0]}}, "metrics": ["r2"],
+                           "perf_metric": "r2", "search": {"strategy": "halving"}})
+    plan = make_plan(config, {"Ridge": 1.0}, "given", build_dir=None, rungs=None)
+    assert plan.experiments == 3 and plan.rungs == []
+    assert any(c.name == "halving rungs" and c.ok is None and "--data" in c.detail for c in plan.checks)

@@ -425,6 +425,18 @@ def test_cli_submit_status_and_leaderboard(
         assert submitted["winner"]["model_uri"].startswith(f"s3://{emulator.bucket_name}/models/")
         assert [e["status"] for e in submitted["experiments"]] == ["SUCCEEDED"] * 4
         run_id = submitted["run_id"]
+        # --wait waits for the champion step too: the submission's dataset (the config's name) has its first champion
+        assert (submitted["dataset"], submitted["champion"]["decision"]) == ("iris-stack", "first")
+        assert submitted["champion"]["champion_experiment_id"] == submitted["winner"]["experiment_id"]
+
+        # When: hpt champion on the stack
+        code, champion, err = run_cli(capsys, "champion", "iris-stack", "--stack", STACK, "--json")
+
+        # Then: the champion, its model on S3, and the history of one decision
+        assert code == 0, err
+        assert champion["champion"]["experiment_id"] == submitted["winner"]["experiment_id"]
+        assert champion["champion"]["model_uri"] == submitted["winner"]["model_uri"]
+        assert [entry["decision"] for entry in champion["history"]] == ["first"]
 
         # When: status
         code, status, err = run_cli(capsys, "status", run_id, "--stack", STACK, "--json")

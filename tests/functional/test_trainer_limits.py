@@ -45,9 +45,10 @@ def test_an_experiment_over_experiment_timeout_is_failed_and_the_batch_goes_on(
     aws: Any, load_handler: LoadHandler, iris_upload: Callable[..., dict[str, Any]],  # noqa: F811
     load_event: LoadEvent, lambda_context: Any,
 ) -> None:
-    # Given a batch whose first experiment would fit for an hour, with a 1 s experiment_timeout
+    # Given a batch whose first experiment would fit for an hour, with a 10 s experiment_timeout (far above the
+    # LogisticRegression fit, even on a loaded machine)
     run_id = _start(load_handler, iris_upload, lambda_context,
-                    {"Sleeper": {"tag": [1]}, "LogisticRegression": {"C": [1.0]}}, experiment_timeout=1)
+                    {"Sleeper": {"tag": [1]}, "LogisticRegression": {"C": [1.0]}}, experiment_timeout=10)
     event = {**load_event("trainer_batch"), "run_id": run_id, "start": 0, "stop": 2}
 
     # When
@@ -57,7 +58,7 @@ def test_an_experiment_over_experiment_timeout_is_failed_and_the_batch_goes_on(
     assert (result["succeeded"], result["failed"]) == (1, 1)
     sleeper, logistic = experiments(aws, run_id)
     assert sleeper.status is ExperimentStatus.FAILED
-    assert sleeper.error == "timed out after 1 s (experiment_timeout)"
+    assert sleeper.error == "timed out after 10 s (experiment_timeout)"
     assert logistic.status is ExperimentStatus.SUCCEEDED
 
 

@@ -118,4 +118,4 @@ def test_fan_out_caps_the_executions_max_concurrency_at_the_trainers(
     payload = deployment.start(trainer_concurrency, max_concurrency)
 
     assert payload["max_concurrency"] == expected
-    assert set(payload) == {"run_id", "bucket", "manifest_key", "max_concurrency"}
+    assert set(payload) == {"run_id", "bucket", "manifest_key", "max_concurrency", "rung", "last_rung"}

@@ -77,7 +77,7 @@ def _import_with_only(code_uri: str, allowed: set[str]) -> subprocess.CompletedP
                           env=ENV, capture_output=True, text=True, timeout=120)
 
 
-FUNCTIONS = ["FanOutFunction", "TrainerFunction", "ReducerFunction"]
+FUNCTIONS = ["FanOutFunction", "TrainerFunction", "ReducerFunction", "PromoteFunction", "ChampionFunction"]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

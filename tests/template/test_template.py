@@ -19,7 +19,7 @@ from cfnlint.api import ManualArgs, lint_file
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "statemachine" / "tuning.asl.json"
 
-FUNCTIONS = ("FanOutFunction", "TrainerFunction", "ReducerFunction")
+FUNCTIONS = ("FanOutFunction", "TrainerFunction", "ReducerFunction", "PromoteFunction")
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
 BUCKET_ARN = "arn:aws:s3:::{DataBucket}"
 
@@ -257,6 +257,7 @@ def test_only_the_trainer_carries_the_ml_layer(transformed: dict[str, Any]) -> N
     assert layer_names(transformed, "TrainerFunction") == ["TunerLayer", "MlLayer"]
     assert layer_names(transformed, "FanOutFunction") == ["TunerLayer"]
     assert layer_names(transformed, "ReducerFunction") == ["TunerLayer"]
+    assert layer_names(transformed, "PromoteFunction") == ["TunerLayer"]
 
 
 # -------------------------------------------------------------------------------------------- functions
@@ -271,7 +272,7 @@ def test_functions_run_python313_on_arm64_with_tracing(transformed: dict[str, An
 
 @pytest.mark.parametrize(
     ("function", "code_uri"),
-    [(f, f"functions/{d}/") for f, d in zip(FUNCTIONS, ("fan_out", "trainer", "reducer"), strict=True)],
+    [(f, f"functions/{d}/") for f, d in zip(FUNCTIONS, ("fan_out", "trainer", "reducer", "promote"), strict=True)],
 )
 def test_function_code_locations(template: dict[str, Any], function: str, code_uri: str) -> None:
     assert template["Resources"][function]["Properties"]["CodeUri"] == code_uri
@@ -380,13 +381,24 @@ def test_reducer_touches_no_s3_and_publishes_events(transformed: dict[str, Any])
     # the fan-out too: it publishes the completion of a run it closes after its execution ended outside the Catch
     assert roles_allowed(
         transformed, "events:PutEvents", "arn:aws:events:us-east-1:123456789012:event-bus/default"
-    ) == {reducer_role, function_role(transformed, "FanOutFunction")}
+    ) == {reducer_role, function_role(transformed, "FanOutFunction"), function_role(transformed, "ChampionFunction")}
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("function", ["FanOutFunction", "TrainerFunction", "ReducerFunction"])
 def test_functions_write_the_table(transformed: dict[str, Any], function: str) -> None:
     table = "arn:aws:dynamodb:us-east-1:123456789012:table/{TuningTable}"
     assert function_role(transformed, function) in roles_allowed(transformed, "dynamodb:PutItem", table)
+
+
+def test_promote_reads_the_table_and_touches_only_run_manifests(transformed: dict[str, Any]) -> None:
+    role = function_role(transformed, "PromoteFunction")
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/{TuningTable}"
+    assert role in roles_allowed(transformed, "dynamodb:Query", table)
+    assert role not in roles_allowed(transformed, "dynamodb:PutItem", table)
+    assert role in roles_allowed(transformed, "s3:PutObject", f"{BUCKET_ARN}/runs/run-1/rung-1.json")
+    assert role in roles_allowed(transformed, "s3:GetObject", f"{BUCKET_ARN}/runs/run-1/manifest.json")
+    assert role not in roles_allowed(transformed, "s3:PutObject", f"{BUCKET_ARN}/models/SVC/x.joblib")
+    assert role not in roles_allowed(transformed, "s3:GetObject", f"{BUCKET_ARN}/datasets/iris/split.npz")
 
 
 def test_only_fan_out_and_the_state_machine_start_executions(transformed: dict[str, Any]) -> None:
@@ -409,6 +421,8 @@ def test_state_machine_wiring(template: dict[str, Any]) -> None:
     assert props["DefinitionSubstitutions"] == {
         "TrainerFunctionArn": {"Fn::GetAtt": ["TrainerFunction", "Arn"]},
         "ReducerFunctionArn": {"Fn::GetAtt": ["ReducerFunction", "Arn"]},
+        "PromoteFunctionArn": {"Fn::GetAtt": ["PromoteFunction", "Arn"]},
+        "ChampionFunctionArn": {"Fn::GetAtt": ["ChampionFunction", "Arn"]},
         "TableName": {"Ref": "TuningTable"},
         "BucketName": {"Ref": "DataBucket"},
     }
@@ -438,15 +452,18 @@ def test_state_machine_can_run_its_distributed_map(transformed: dict[str, Any]) 
     assert role in roles_allowed(transformed, "dynamodb:UpdateItem", table)
 
 
-def test_state_machine_invokes_trainer_and_reducer_only(transformed: dict[str, Any]) -> None:
+def test_state_machine_invokes_trainer_reducer_promote_and_champion_only(transformed: dict[str, Any]) -> None:
     def function_arn(function: str) -> str:
         return f"arn:aws:lambda:us-east-1:123456789012:function:{{{function}}}"
 
-    invokers = {f: roles_allowed(transformed, "lambda:InvokeFunction", function_arn(f)) for f in FUNCTIONS}
+    invokers = {f: roles_allowed(transformed, "lambda:InvokeFunction", function_arn(f))
+                for f in (*FUNCTIONS, "ChampionFunction")}
     assert invokers == {
         "FanOutFunction": set(),
         "TrainerFunction": {"TuningStateMachineRole"},
         "ReducerFunction": {"TuningStateMachineRole"},
+        "PromoteFunction": {"TuningStateMachineRole"},
+        "ChampionFunction": {"TuningStateMachineRole"},
     }
 
 
@@ -529,3 +546,34 @@ def test_checkov_skips_carry_a_reason(template: dict[str, Any]) -> None:
     for name, skip in skips:
         assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), (name, skip)
         assert len(skip.get("comment", "").split()) >= 5, (name, skip)
+
+
+# ------------------------------------------------------------------------------------------------ champion
+def test_champion_function_carries_the_ml_layer_and_its_own_least_privilege(transformed: dict[str, Any]) -> None:
+    # scikit-learn re-scores the champion: the champion function has the ml layer; the reducer stays light
+    assert layer_names(transformed, "ChampionFunction") == ["TunerLayer", "MlLayer"]
+    role = function_role(transformed, "ChampionFunction")
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/{TuningTable}"
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:Query",
+                   "dynamodb:GetItem"):
+        assert role in roles_allowed(transformed, action, table), action
+    assert role not in roles_allowed(transformed, "dynamodb:BatchWriteItem", table)
+    # it reads the split and the champion's model, and writes nothing to S3
+    assert role in roles_allowed(transformed, "s3:GetObject", f"{BUCKET_ARN}/models/run-1/exp-1.joblib")
+    assert role in roles_allowed(transformed, "s3:GetObject", f"{BUCKET_ARN}/datasets/iris/iris.npz")
+    actions = {a for s in role_statements(transformed)[role] for a in as_list(s["Action"])}
+    assert not {a for a in actions if a.startswith("s3:") and not a.startswith(("s3:Get", "s3:List"))}
+    assert transformed["Resources"]["ChampionFunction"]["Properties"]["Environment"]["Variables"][
+        "EVENT_BUS_NAME"] == "default"
+
+
+def test_champion_step_runs_after_the_reducer_only_for_succeeded_runs() -> None:
+    states = json.loads(ASL_PATH.read_text())["States"]
+    assert states["Reduce"]["Next"] == "RunSucceeded"
+    choice = states["RunSucceeded"]
+    assert choice["Choices"] == [{"Variable": "$.status", "StringEquals": "SUCCEEDED", "Next": "Champion"}]
+    assert states[choice["Default"]]["Type"] == "Succeed"
+    champion = states["Champion"]
+    assert champion["Parameters"] == {"FunctionName": "${ChampionFunctionArn}", "Payload": {"run_id.$": "$.run_id"}}
+    assert "Catch" not in champion  # the run is closed SUCCEEDED already: nothing may mark it FAILED
+    assert champion["End"] is True

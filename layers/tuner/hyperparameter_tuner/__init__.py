@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .base import BaseHyperparameterTuner
+    from .champion import champion_history, load_champion
     from .config import TuningConfig, load_config, parse_config
     from .data import SplitData, load_split
     from .errors import ConfigError, DataError, IntegrityError, NotFoundError, RunFailedError, StoreError, TunerError
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 # Names resolve on first use (PEP 562), so a Lambda importing one submodule pays only for what it uses.
 _EXPORTS = {
     "BaseHyperparameterTuner": "base",
+    "champion_history": "champion", "load_champion": "champion",
     "TuningConfig": "config", "load_config": "config", "parse_config": "config",
     "SplitData": "data", "load_split": "data",
     "ConfigError": "errors", "DataError": "errors", "IntegrityError": "errors", "NotFoundError": "errors",
@@ -80,7 +82,9 @@ __all__ = [
     "TunerError",
     "TuningConfig",
     "__version__",
+    "champion_history",
     "expand_grid",
+    "load_champion",
     "load_config",
     "load_split",
     "open_store",

@@ -18,7 +18,8 @@ from .planning import Plan
 from .records import Experiment, ExperimentStatus, Run, RunStatus
 from .results import RunResult, leaderboard_rows, run_warnings
 
-__all__ = ["RunProgress", "make_console", "print_leaderboard", "print_plan", "print_summary", "print_warnings"]
+__all__ = ["RunProgress", "champion_line", "make_console", "print_champion", "print_leaderboard", "print_plan",
+           "print_summary", "print_warnings"]
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -93,6 +94,8 @@ def print_leaderboard(console: Console, run: Run, experiments: list[Experiment],
     metrics = list(run.config.get("metrics", [run.perf_metric]))
     table = Table(title=f"run {run.run_id}: {run.status.value} — best {run.perf_metric} ({run.direction}) on {split}")
     table.add_column("rank", justify="right")
+    if run.rungs:
+        table.add_column("rung (resources)", justify="right")
     table.add_column("trainer")
     table.add_column("params", overflow="fold")
     for metric in metrics:
@@ -104,8 +107,9 @@ def print_leaderboard(console: Console, run: Run, experiments: list[Experiment],
     for row in shown:
         status = row["status"] + (" (reused)" if row["reused"] else "")
         style = "bold green" if row["experiment_id"] == winner else ("red" if row["status"] == "FAILED" else None)
+        rung = [f"{row['rung']} ({row['n_resources']})"] if run.rungs else []
         table.add_row(
-            _fmt(row[rank_column]), row["algo"], _fmt(row["params"]),
+            _fmt(row[rank_column]), *rung, row["algo"], _fmt(row["params"]),
             *[_score(row, split, metric) for metric in metrics],
             status if row["error"] is None else f"{status}: {row['error'][:80]}", _fmt(row["fit_time"]),
             style=style,
@@ -135,6 +139,10 @@ def print_summary(console: Console, result: RunResult) -> None:
         f"{result.run.total} experiments: {counts['SUCCEEDED']} succeeded, {counts['FAILED']} failed, "
         f"{counts['reused']} reused"
     )
+    if result.run.rungs:
+        console.print("halving rungs: " + ", ".join(
+            f"{r['rung']}: {r['n_candidates']} candidates x {r['n_resources']} {result.run.search.get('resource')}"
+            for r in result.run.rungs))
     print_warnings(console, result.experiments)
     winner = result.winner
     if winner is None:
@@ -147,6 +155,28 @@ def print_summary(console: Console, result: RunResult) -> None:
     )
     if winner.artifact is not None:
         console.print(f"model: {winner.artifact.uri}  sha256={winner.artifact.sha256[:16]}…")
+    if result.run.champion is not None:
+        console.print(champion_line(result.run.champion), highlight=False, soft_wrap=True)  # one line, any width
+
+
+def champion_line(decision: dict[str, Any]) -> str:
+    """One line saying what a run's champion decision was (``decision`` as in the run JSON's ``champion``)."""
+    dataset, metric = decision.get("dataset"), decision.get("perf_metric")
+    challenger, champion = _fmt(decision.get("challenger_score")), _fmt(decision.get("champion_score"))
+    previous, current = decision.get("previous_experiment_id"), decision.get("champion_experiment_id")
+    margin = decision.get("promotion_margin") or 0
+    text = {
+        "first": f"champion of {dataset}: {current} (first successful run; test {metric}={challenger})",
+        "promoted": f"champion of {dataset}: {current} promoted over {previous} (test {metric} {challenger} vs"
+                    f" {champion}, margin {_fmt(margin)})",
+        "kept": f"champion of {dataset}: {current} kept (test {metric} {champion}; challenger {challenger},"
+                f" margin {_fmt(margin)})",
+        "manual": f"champion of {dataset}: {current} (promoted by hand)",
+    }.get(str(decision.get("decision")), f"champion of {dataset}: {current}")
+    reason = decision.get("reason")
+    if reason and decision.get("decision") != "first":
+        text += f": {reason}"
+    return escape(text)
 
 
 def print_plan(console: Console, plan: Plan) -> None:
@@ -156,6 +186,7 @@ def print_plan(console: Console, plan: Plan) -> None:
     table.add_column("estimate")
     per_trainer = ", ".join(f"{name} {_fmt(value)} s" for name, value in plan.fit_seconds.items())
     rows = [
+        ("search", plan.strategy),
         ("experiments", f"{plan.experiments:,}"),
         ("batches (trainer invocations)", f"{plan.batches:,} of up to {plan.batch_size} experiments"),
         ("invocations per experiment", f"{plan.invocations_per_experiment:.3f}"),
@@ -168,6 +199,14 @@ def print_plan(console: Console, plan: Plan) -> None:
         ("longest batch", "-" if plan.longest_batch_seconds is None else f"{plan.longest_batch_seconds:.1f} s"),
         ("wall time (est.)", "-" if plan.wall_seconds is None else f"{plan.wall_seconds:.0f} s"),
     ]
+    for rung in plan.rungs:
+        rows.append((f"rung {rung['rung']}", f"{rung['n_candidates']:,} candidates x {rung['n_resources']:,} resources"
+                                             f" in {rung['batches']:,} batches"))
+    if plan.saving is not None:
+        change = (f"{plan.saving:.0%} fewer" if plan.saving >= 0 else
+                  f"{-plan.saving:.0%} more (per-batch cold starts outweigh the smaller fits)")
+        rows.append(("halving vs the full grid", f"{change} trainer GB-seconds than every candidate at full "
+                                                 f"resources ({_fmt(plan.grid_equivalent_gb_seconds)})"))
     if plan.cost_usd is not None:
         rows += [(f"cost: {name}", f"${value:.4f}") for name, value in plan.cost_usd.items()]
         rows.append(("cost: total", f"${plan.total_cost_usd:.4f}"))
@@ -182,3 +221,22 @@ def print_plan(console: Console, plan: Plan) -> None:
         for assumption in plan.assumptions:
             console.print(f"  [yellow]assumption[/yellow] {assumption.name}: {assumption.value} ({assumption.detail})",
                           markup=True, highlight=False)
+
+
+def print_champion(console: Console, described: dict[str, Any]) -> None:
+    """``hpt champion``: the current champion (as ``describe_champion`` returns it), then one line per decision."""
+    champion = described["champion"]
+    console.print(f"[bold]champion of {escape(described['dataset'])}[/bold]: {champion['experiment_id']} "
+                  f"{escape(champion['algo'])}({escape(_fmt(champion['params']))}) from run {champion['run_id']}")
+    scores = ", ".join(f"{name}={_fmt(value)}" for name, value in champion["scores"].items())
+    console.print(f"test scores when promoted: {escape(scores) or '-'}", highlight=False)
+    console.print(f"model: {champion['model_uri']}  sha256={(champion['sha256'] or '-')[:16]}…", highlight=False)
+    table = Table(title="history")
+    for column in ("version", "decided", "decision", "run", "champion", "challenger score", "champion score",
+                   "reason"):
+        table.add_column(column, overflow="fold")
+    for entry in described["history"]:
+        table.add_row(str(entry["version"]), str(entry["decided_at"])[:19], entry["decision"],
+                      entry.get("run_id") or "-", entry["champion_experiment_id"], _fmt(entry.get("challenger_score")),
+                      _fmt(entry.get("champion_score")), escape(entry.get("reason") or ""))
+    console.print(table)

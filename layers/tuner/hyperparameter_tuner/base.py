@@ -8,7 +8,6 @@ What one experiment runs (``derive_random_state``, ``build_spec``, ``train``, ``
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import pickle
 import threading
@@ -39,6 +38,7 @@ from .records import (
     RunStatus,
     utcnow,
 )
+from .search import Rung, SampledCandidates
 from .trainers import get_trainer_class
 
 __all__ = ["BaseHyperparameterTuner"]
@@ -73,7 +73,8 @@ class BaseHyperparameterTuner(ABC):
         The metric, one of ``metrics``, that decides the winner.
     **options
         Other :class:`~hyperparameter_tuner.config.TuningConfig` fields: ``direction``, ``target``,
-        ``trainer_config``, ``max_concurrency``, ``max_failure_ratio``, ``seed``, ``name``.
+        ``trainer_config``, ``max_concurrency``, ``max_failure_ratio``, ``seed``, ``cv``, ``search`` (e.g.
+        ``search={"strategy": "halving", "factor": 3}``), ``name``.
 
     Raises
     ------
@@ -86,7 +87,7 @@ class BaseHyperparameterTuner(ABC):
         metadata_tracker: MetadataTracker | None = None,
         resource_version_control: ResourceVersionControl | None = None,
         metrics_tracker: MetricsTracker | None = None,
-        training_params: Mapping[Any, ParamSpec] | None = None,
+        training_params: Mapping[Any, Any] | None = None,
         metrics: list[str] | None = None,
         perf_metric: str | None = None,
         *,
@@ -313,7 +314,23 @@ class BaseHyperparameterTuner(ABC):
         return self._spec(index, algo, params, data_fingerprint)
 
     def _spec(self, index: int, algo: str, params: dict[str, Any], data_fingerprint: str) -> ExperimentSpec:
-        return build_spec(self.config, index, algo, params, data_fingerprint)
+        grid = self.config.grid()
+        draw = grid.draw(index) if isinstance(grid, SampledCandidates) else None
+        return build_spec(self.config, index, algo, params, data_fingerprint, draw=draw)
+
+    def rung_specs(self, rung: Rung, candidates: list[int], data_fingerprint: str,
+                   offset: int = 0) -> list[ExperimentSpec]:
+        """The experiments of a halving rung: ``candidates`` (indices into ``config.grid()``, in the rung's order)
+        at the rung's resources; each experiment's ``index`` is its position in the rung, ``offset`` being the
+        position of the first (a manifest item holds a slice of the rung)."""
+        grid = self.config.grid()
+        specs = []
+        for position, candidate in enumerate(candidates, start=offset):
+            algo, params = grid[candidate]
+            draw = grid.draw(candidate) if isinstance(grid, SampledCandidates) else None
+            specs.append(build_spec(self.config, position, algo, params, data_fingerprint, draw=draw, rung=rung,
+                                    candidate=candidate))
+        return specs
 
     def iter_specs(self, data_fingerprint: str, start: int = 0, stop: int | None = None) -> Iterator[ExperimentSpec]:
         """Yield the experiments with grid index in ``[start, stop)``, in order."""
@@ -323,12 +340,17 @@ class BaseHyperparameterTuner(ABC):
             algo, params = grid[index]
             yield self._spec(index, algo, params, data_fingerprint)
 
-    def new_run(self, run_id: str, data_uri: str, data_fingerprint: str, **fields: Any) -> Run:
-        """Build (not store) the run record of this config on the given data."""
+    def new_run(self, run_id: str, data_uri: str, data_fingerprint: str, rungs: list[Rung] | None = None,
+                **fields: Any) -> Run:
+        """Build (not store) the run record of this config on the given data; with halving, ``rungs`` are its
+        schedule and ``total`` counts every (candidate, rung) experiment."""
+        rungs = rungs or []
+        total = sum(rung.n_candidates for rung in rungs) if rungs else len(self.config.grid())
         return Run(
             run_id=run_id, name=self.config.name, config=self.config.model_dump(mode="json"),
             perf_metric=self.config.perf_metric, direction=self.config.resolved_direction, data_uri=data_uri,
-            data_fingerprint=data_fingerprint, total=len(self.config.grid()), **fields,
+            data_fingerprint=data_fingerprint, total=total, search=self.config.search.normalized(),
+            rungs=[rung._asdict() for rung in rungs], **fields,
         )
 
     def reuse(self, spec: ExperimentSpec, run_id: str) -> Experiment | None:
@@ -369,7 +391,8 @@ class BaseHyperparameterTuner(ABC):
             return None  # the earlier run scored less than this config asks for: train again
         if not self.resource_version_control.verify(previous.artifact):
             return None  # the model file is gone or was altered: train again, never name it as a result
-        copy = previous.model_copy(update={"run_id": run_id, "index": spec.index, "reused_from": previous.run_id})
+        copy = previous.model_copy(update={"run_id": run_id, "index": spec.index, "reused_from": previous.run_id,
+                                           "candidate": spec.candidate})
         for split, values in copy.scores.items():  # the run's metrics are complete, reused or not
             self.metrics_tracker.log_metrics(run_id, spec.experiment_id, split, values)
         return self.metadata_tracker.put_experiment(copy)
@@ -424,9 +447,6 @@ class BaseHyperparameterTuner(ABC):
 
     def load_model(self, experiment: Experiment) -> Any:
         """Load an experiment's model after verifying its bytes against the recorded SHA-256."""
-        import joblib
+        from .champion import load_verified_model
 
-        if experiment.artifact is None:
-            raise TunerError(f"experiment {experiment.experiment_id} has no saved model")
-        data = self.resource_version_control.load(experiment.artifact)  # raises IntegrityError on mismatch
-        return joblib.load(io.BytesIO(data))
+        return load_verified_model(experiment, self.resource_version_control)

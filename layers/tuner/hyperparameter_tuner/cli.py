@@ -150,11 +150,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # Validate everything before the store is touched: bad input leaves nothing behind.
     config = load_config(args.config)
     check_grid_size(config, args.max_experiments)
+    if args.dataset is not None:
+        from .champion import check_dataset_name
+
+        check_dataset_name(args.dataset)
     data = load_split(args.data, config.target, config.max_data_bytes)
     config.check_split(data)
     tuner = LocalTuner(config=config, store=args.store, jobs=args.jobs, max_experiments=args.max_experiments)
     if args.json:
-        result = tuner.run(data)
+        result = tuner.run(data, dataset=args.dataset)
         _print_json(_with_notes(result.to_json(), config.notes))
         return _result_exit(result.run.status.value)
     from ._console import RunProgress, make_console, print_leaderboard, print_summary
@@ -164,7 +168,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     err.print(f"[bold]{config.name or Path(args.config).stem}[/bold]: {len(config.grid())} experiments on "
               f"{data.source} ({tuner.jobs} workers, store {args.store})")
     with RunProgress(err) as bar:
-        result = tuner.run(data, progress=bar.advance, on_start=bar.start)
+        result = tuner.run(data, progress=bar.advance, on_start=bar.start, dataset=args.dataset)
     print_leaderboard(out, result.run, result.experiments, limit=args.top)
     print_summary(out, result)
     return _result_exit(result.run.status.value)
@@ -347,16 +351,66 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if counts["status"] != "FAILED" else EXIT_FAILED
 
 
+def _champion_stores(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The champion tracker, metadata tracker and artifact store of ``--stack`` or ``--store``."""
+    if args.stack:
+        from .aws.champions import DynamoDBChampionTracker
+        from .aws.dynamodb import DynamoDBMetadataTracker
+        from .aws.s3 import S3VersionControl
+
+        resources, session = _stack(args.stack, args.region)
+        client = session.client("dynamodb")
+        return (DynamoDBChampionTracker(resources.table, client=client),
+                DynamoDBMetadataTracker(resources.table, client=client),
+                S3VersionControl(resources.bucket, client=session.client("s3")))
+    from .local.champions import SQLiteChampionTracker
+
+    metadata, version_control, _ = _open_existing_store(args.store)
+    return SQLiteChampionTracker(metadata.db), metadata, version_control
+
+
+def _cmd_champion(args: argparse.Namespace) -> int:
+    from .champion import check_dataset_name, describe_champion
+
+    champions, metadata, _ = _champion_stores(args)
+    described = describe_champion(check_dataset_name(args.dataset), champions=champions, metadata=metadata)
+    if args.json:
+        _print_json(described)
+        return EXIT_OK
+    from ._console import make_console, print_champion
+
+    print_champion(make_console(), described)
+    return EXIT_OK
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from .champion import check_dataset_name, promote_manually
+
+    dataset = check_dataset_name(args.dataset)
+    champions, metadata, _ = _champion_stores(args)
+    decision = promote_manually(args.experiment_id, dataset, champions=champions, metadata=metadata)
+    if args.json:
+        _print_json(decision.to_json())
+    else:
+        previous = decision.previous_experiment_id
+        print(f"champion of {dataset}: {decision.champion_experiment_id} (promoted by hand"
+              + (f" over {previous})" if previous else ")"))
+    return EXIT_OK
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from .planning import estimate_from_records, estimate_from_sample, load_prices, make_plan
+    from .planning import estimate_from_records, estimate_from_sample, load_prices, make_plan, plan_rungs
 
     config = load_config(args.config)
     fit: dict[str, float | None] = {name: None for name in config.training_params}
     source = "unknown"
+    rungs = plan_rungs(config)
     if args.data:
         from .data import load_split
 
-        fit = estimate_from_sample(config, load_split(args.data, config.target, config.max_data_bytes))
+        split = load_split(args.data, config.target, config.max_data_bytes)
+        rungs = plan_rungs(config, split)
+        fit = estimate_from_sample(config, split)
         source = f"sample fits on {args.data}"
     elif (Path(args.store) / "tuner.db").is_file():
         metadata, _, _ = _open_existing_store(args.store)
@@ -367,7 +421,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     plan = make_plan(
         config, fit, source, max_experiments=args.max_experiments, trainer_memory_mb=args.memory,
         trainer_concurrency=args.trainer_concurrency, speed_factor=args.speed_factor,
-        prices=load_prices(args.prices) if args.prices else None,
+        prices=load_prices(args.prices) if args.prices else None, rungs=rungs,
     )
     if args.json:
         _print_json({**plan.model_dump(mode="json"), "ok": plan.ok})
@@ -402,6 +456,8 @@ def _build_parser() -> _Parser:
                      help=f"refuse grids larger than this (default: {DEFAULT_MAX_EXPERIMENTS})")
     run.add_argument("--top", type=_positive_int, default=20, help="leaderboard rows to print (default: 20)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of progress and table")
+    run.add_argument("--dataset", help="dataset whose champion the winner challenges (default: the config's name,"
+                                       " else the data file's stem)")
     run.set_defaults(handler=_cmd_run)
 
     board = sub.add_parser("leaderboard", help="show or export a finished run")
@@ -459,6 +515,25 @@ def _build_parser() -> _Parser:
     status.add_argument("--region", help="AWS region of the stack")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=_cmd_status)
+
+    champion = sub.add_parser("champion", help="show a dataset's champion and its history")
+    champion.add_argument("dataset")
+    where = champion.add_mutually_exclusive_group()
+    where.add_argument("--store", default=".hpt", help="store directory (default: .hpt)")
+    where.add_argument("--stack", help="read from a deployed stack instead of the local store")
+    champion.add_argument("--region", help="AWS region of the stack")
+    champion.add_argument("--json", action="store_true", help="print JSON")
+    champion.set_defaults(handler=_cmd_champion)
+
+    promote = sub.add_parser("promote", help="make an experiment a dataset's champion by hand")
+    promote.add_argument("experiment_id")
+    promote.add_argument("--dataset", required=True, help="the dataset whose champion it becomes")
+    where = promote.add_mutually_exclusive_group()
+    where.add_argument("--store", default=".hpt", help="store directory (default: .hpt)")
+    where.add_argument("--stack", help="promote on a deployed stack instead of the local store")
+    promote.add_argument("--region", help="AWS region of the stack")
+    promote.add_argument("--json", action="store_true", help="print the recorded decision as JSON")
+    promote.set_defaults(handler=_cmd_promote)
     return parser
 
 

@@ -7,10 +7,12 @@ Errors name the key and the value at fault, in one line.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -34,6 +36,7 @@ from .metrics import (
     check_metrics_for_trainer,
     default_direction,
 )
+from .search import Rung, SampledCandidates, check_halving_resource, halving_schedule, parse_space
 from .trainers import check_params, check_required_params, resolve_trainer, trainer_info
 
 __all__ = [
@@ -60,7 +63,74 @@ MAX_YAML_EXPANSION = 4 * MAX_CONFIG_BYTES
 """Upper bound on a YAML document's size once its aliases are expanded (scalar characters plus one per node).
 A document without aliases stays well under it; an alias bomb ("billion laughs") is refused before it grows."""
 
-GridSpec = dict[str, list[Any]] | list[dict[str, list[Any]]]
+GridSpec = dict[str, list[Any] | dict[str, Any]] | list[dict[str, list[Any] | dict[str, Any]]]
+
+_HALVING_KEYS = ("factor", "resource", "min_resources", "max_resources")
+
+
+class SearchConfig(BaseModel):
+    """How candidates are chosen: every cell of the grid, random draws, or successive halving.
+
+    Attributes
+    ----------
+    strategy : {"grid", "random", "halving"}
+        ``grid`` tries every combination of the value lists; ``random`` draws ``n_iter`` candidates per trainer
+        with ``ParameterSampler(space, n_iter, random_state=seed)`` (values may be distributions);
+        ``halving`` runs ``HalvingGridSearchCV``'s rungs over the grid (or over ``n_iter`` draws).
+    n_iter : int, optional
+        Candidates drawn per trainer: required with ``random``, optional with ``halving``.
+    factor : float
+        Halving: ``1 / factor`` of the candidates go on to the next rung, which has ``factor`` times the
+        resources. Default 3.
+    resource : str
+        Halving: ``n_samples`` (rows of the training split) or a parameter every trainer accepts (e.g.
+        ``n_estimators``). Default ``n_samples``.
+    min_resources : int or {"exhaust", "smallest"}
+        Halving: resources of the first rung, as in scikit-learn. Default ``exhaust``.
+    max_resources : int or "auto"
+        Halving: the most resources a rung uses; ``auto`` is the training split's rows. Default ``auto``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Literal["grid", "random", "halving"] = "grid"
+    n_iter: int | None = Field(default=None, ge=1, le=DEFAULT_MAX_EXPERIMENTS)
+    factor: float = Field(default=3, gt=1, allow_inf_nan=False)
+    resource: str = Field(default="n_samples", min_length=1)
+    min_resources: int | Literal["exhaust", "smallest"] = "exhaust"
+    max_resources: int | Literal["auto"] = "auto"
+
+    @field_validator("n_iter", "min_resources", "max_resources", mode="before")
+    @classmethod
+    def _strict_int(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, bool) or (isinstance(value, float) and value.is_integer()):
+            raise ConfigError(f"search.{info.field_name}: expected an integer, got {_describe(value)}")
+        if isinstance(value, int) and value < 1:
+            raise ConfigError(f"search.{info.field_name}: expected an integer >= 1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> SearchConfig:
+        given = self.model_fields_set
+        if self.strategy == "random" and self.n_iter is None:
+            raise ConfigError("search.n_iter: required with strategy random (how many candidates to draw per trainer)")
+        if self.strategy == "grid" and "n_iter" in given:
+            raise ConfigError("search.n_iter: only used with strategy random or halving (a grid tries every cell)")
+        if self.strategy != "halving":
+            extra = [key for key in _HALVING_KEYS if key in given]
+            if extra:
+                raise ConfigError(f"search.{extra[0]}: only used with strategy halving, not {self.strategy}")
+        return self
+
+    def normalized(self) -> dict[str, Any]:
+        """The block as runs report it: ``strategy`` and the keys that strategy uses (defaults filled in)."""
+        if self.strategy == "grid":
+            return {"strategy": "grid"}
+        if self.strategy == "random":
+            return {"strategy": "random", "n_iter": self.n_iter}
+        factor: float | int = int(self.factor) if float(self.factor).is_integer() else self.factor
+        return {"strategy": "halving", "n_iter": self.n_iter, "factor": factor, "resource": self.resource,
+                "min_resources": self.min_resources, "max_resources": self.max_resources}
 
 
 class TuningConfig(BaseModel):
@@ -112,6 +182,9 @@ class TuningConfig(BaseModel):
         Default: no cross-validation (the winner is chosen on validation, else test).
     name : str, optional
         A label for the run.
+    promotion_margin : float
+        How much better (in ``perf_metric``'s units and direction) a run's winner must be than the dataset's
+        champion, both scored on the run's test split, to be promoted. Default 0: any improvement.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -131,7 +204,18 @@ class TuningConfig(BaseModel):
     experiment_timeout: float = Field(default=DEFAULT_EXPERIMENT_TIMEOUT, gt=0, le=7 * 24 * 3600)
     max_data_bytes: int = Field(default=DEFAULT_MAX_DATA_BYTES, ge=1)
     cv: int | None = None
+    search: SearchConfig = Field(default_factory=SearchConfig)
     name: str | None = Field(default=None, max_length=200)
+    promotion_margin: float = 0.0
+
+    @field_validator("promotion_margin", mode="before")
+    @classmethod
+    def _check_promotion_margin(cls, value: Any) -> Any:
+        # Strict: true or "0.1" are mistakes; NaN and infinities would make every comparison meaningless.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"promotion_margin: expected a finite number >= 0 (in perf_metric's units), got"
+                              f" {_describe(value)}")
+        return float(value)
 
     @field_validator("cv", mode="before")
     @classmethod
@@ -152,7 +236,14 @@ class TuningConfig(BaseModel):
             name = resolve_trainer(key, "training_params")
             if name in resolved:
                 raise ConfigError(f"training_params: trainer {name!r} is given twice")
-            ParamGrid(spec, f"training_params.{name}")  # names the key and value at fault
+            if _has_distribution(spec):
+                parse_space(spec, f"training_params.{name}")  # distributions: allowed by random and halving only
+                for sub in _subgrids(spec):
+                    for param, values in sub.items():
+                        if isinstance(values, list):
+                            ParamGrid({param: values}, f"training_params.{name}")
+            else:
+                ParamGrid(spec, f"training_params.{name}")  # names the key and value at fault
             resolved[name] = spec
         return resolved
 
@@ -170,6 +261,10 @@ class TuningConfig(BaseModel):
                     check_json_value(item, f"trainer_config.{name}.{param}")
             resolved[name] = fixed
         return resolved
+
+    @field_serializer("search")
+    def _normalized_search(self, value: SearchConfig) -> dict[str, Any]:
+        return value.normalized()  # only the keys the strategy uses: parsing the dump again gives the same config
 
     @field_serializer("training_params", "trainer_config", when_used="json")
     def _tag_keys(self, value: Any) -> Any:
@@ -190,9 +285,10 @@ class TuningConfig(BaseModel):
             raise ConfigError(f"perf_metric: {self.perf_metric!r} is not one of metrics {self.metrics}")
         if self.direction is not None:
             check_direction(self.perf_metric, self.direction)
+        self._check_search()
         for name, spec in self.training_params.items():
             for sub in _subgrids(spec):
-                check_params(name, sub, f"training_params.{name}")
+                check_params(name, _as_lists(sub), f"training_params.{name}")
             fixed = self.trainer_config.get(name, {})
             clash = sorted(set(fixed) & {key for params in _subgrids(spec) for key in params})
             if clash:
@@ -205,7 +301,8 @@ class TuningConfig(BaseModel):
             fixed = self.trainer_config.get(name, {})
             for sub in _subgrids(spec):
                 check_required_params(name, {*fixed, *sub}, f"training_params.{name}")
-            settings = [{**{key: [value] for key, value in fixed.items()}, **sub} for sub in _subgrids(spec)]
+            settings = [{**{key: [value] for key, value in fixed.items()}, **_as_lists(sub)}
+                        for sub in _subgrids(spec)]
             check_metrics_for_trainer(name, self.metrics, f"training_params.{name}", settings)
         size = len(self.to_json().encode())
         if size > MAX_CONFIG_BYTES:
@@ -215,14 +312,83 @@ class TuningConfig(BaseModel):
             )
         return self
 
+    def _check_search(self) -> None:
+        search = self.search
+        if search.strategy == "grid" or (search.strategy == "halving" and search.n_iter is None):
+            for name, spec in self.training_params.items():
+                if _has_distribution(spec):
+                    param = next(key for sub in _subgrids(spec) for key, value in sub.items()
+                                 if isinstance(value, Mapping))
+                    needs = "strategy random, or halving with n_iter" if search.strategy == "halving" else (
+                        "search: {strategy: random, n_iter: N}")
+                    raise ConfigError(f"training_params.{name}.{param}: a distribution needs {needs}; "
+                                      f"strategy {search.strategy} tries lists of values only")
+        if search.strategy != "halving":
+            return
+        if search.resource != "n_samples":
+            for name, spec in self.training_params.items():
+                info = trainer_info(name)
+                searched = {key for sub in _subgrids(spec) for key in sub}
+                check_halving_resource(search.resource, searched, None if info.accepts_any else info.params)
+                if search.resource in self.trainer_config.get(name, {}):
+                    raise ConfigError(f"trainer_config.{name}.{search.resource}: is the halving resource, set per"
+                                      " rung; remove it")
+            if search.max_resources == "auto":
+                raise ConfigError(f"search.max_resources: 'auto' needs resource 'n_samples'; give an integer for "
+                                  f"resource {search.resource!r}")
+        # What can be checked without the data: a parameter resource's schedule is fully known now.
+        if search.resource != "n_samples":
+            self.halving_rungs(0, 0)
+
+    @cached_property
+    def _candidates(self) -> TrainingGrid | SampledCandidates:
+        if self.search.n_iter is not None:
+            return SampledCandidates(self.training_params, self.search.n_iter, self.seed)
+        return TrainingGrid(self.training_params)  # type: ignore[arg-type]  # lists only here
+
+    def halving_rungs(self, n_samples_train: int, n_classes: int) -> list[Rung]:
+        """The rungs of this config's successive halving on a training split of ``n_samples_train`` rows and
+        ``n_classes`` distinct labels: ``HalvingGridSearchCV``'s ``n_candidates_`` and ``n_resources_`` (an
+        empty list unless ``search.strategy`` is ``halving``).
+
+        Raises
+        ------
+        ConfigError
+            Where scikit-learn would refuse the settings on that split (``min_resources_ > max_resources_``, a
+            rung with more rows than the split, an empty fold).
+        """
+        if self.search.strategy != "halving":
+            return []
+        classifier = any(trainer_info(name).kind == "classifier" for name in self.training_params)
+        search = self.search
+        return halving_schedule(
+            len(self.grid()), factor=search.factor, min_resources=search.min_resources,
+            max_resources=search.max_resources, resource=search.resource, n_samples_train=n_samples_train,
+            n_classes=n_classes, cv=self.cv, is_classifier=classifier, location="search")
+
+    def split_rungs(self, split: SplitData) -> list[Rung]:
+        """:meth:`halving_rungs` for a loaded split."""
+        if self.search.strategy != "halving":
+            return []
+        labels = split.y_train.tolist() if hasattr(split.y_train, "tolist") else list(split.y_train)
+        try:
+            return self.halving_rungs(len(labels), len(set(labels)))
+        except ConfigError as exc:
+            raise ConfigError(f"{split.source}: {exc}") from None
+
     @property
     def resolved_direction(self) -> Direction:
         """The direction actually used: ``direction`` or the perf metric's default."""
         return self.direction or default_direction(self.perf_metric)
 
-    def grid(self) -> TrainingGrid:
-        """Return the :class:`TrainingGrid` of this config (duplicate candidates dropped, see :attr:`notes`)."""
-        return TrainingGrid(self.training_params)
+    def grid(self) -> TrainingGrid | SampledCandidates:
+        """Return this config's candidates, indexable: ``grid()[i]`` is ``(trainer, params)``.
+
+        The :class:`TrainingGrid` of ``training_params`` (duplicate candidates dropped, see :attr:`notes`), or
+        with ``search.n_iter`` the :class:`~hyperparameter_tuner.search.SampledCandidates` drawn per trainer
+        (its length is known without scipy; indexing draws the candidates, which needs scipy).
+        """
+        return self._candidates
 
     def check_labels(self, labels: Mapping[str, LabelSummary], source: str) -> None:
         """Refuse a split whose labels cannot work with this config's trainers and metrics (one class, float
@@ -237,10 +403,12 @@ class TuningConfig(BaseModel):
         check_labels(list(self.training_params), self.metrics, labels, source)
 
     def check_split(self, split: SplitData) -> None:
-        """:meth:`check_labels` on a loaded split (what every local path calls before a run is recorded), and
-        with ``cv``, :meth:`check_folds` on its training labels."""
+        """:meth:`check_labels` on a loaded split (what every local path calls before a run is recorded), with
+        ``cv`` :meth:`check_folds` on its training labels, and with halving the rungs it allows
+        (:meth:`split_rungs`)."""
         self.check_labels(split.labels(), split.source)
         self.check_folds(split.y_train, split.source)
+        self.split_rungs(split)
 
     def check_folds(self, y_train: Any, source: str) -> None:
         """Refuse ``cv`` folds the training split cannot fill: more folds than rows, or, with a classifier among
@@ -284,6 +452,25 @@ class TuningConfig(BaseModel):
 
 def _subgrids(spec: GridSpec) -> Sequence[Mapping[str, Any]]:
     return spec if isinstance(spec, list) else [spec]
+
+
+def _has_distribution(spec: Any) -> bool:
+    subs = spec if isinstance(spec, list) else [spec]
+    return any(isinstance(sub, Mapping) and any(isinstance(value, Mapping) for value in sub.values()) for sub in subs)
+
+
+def _as_lists(sub: Mapping[str, Any]) -> dict[str, Any]:
+    """A subspace with each distribution replaced by its bounds, so parameter checks see example values."""
+    out: dict[str, Any] = {}
+    for key, value in sub.items():
+        if isinstance(value, Mapping):
+            high = value.get("high")
+            if value.get("distribution") == "randint" and isinstance(high, int):
+                high -= 1  # randint's high is exclusive
+            out[key] = [value.get("low"), high]
+        else:
+            out[key] = value
+    return out
 
 
 def _format_location(loc: Sequence[int | str]) -> str:

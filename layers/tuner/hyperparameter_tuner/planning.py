@@ -27,8 +27,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from .config import DEFAULT_MAX_EXPERIMENTS, TuningConfig
 from .data import SplitData
 from .errors import ConfigError
+from .search import Rung
 
-__all__ = ["Assumption", "Check", "Plan", "Prices", "estimate_from_records", "estimate_from_sample", "make_plan"]
+__all__ = [
+    "Assumption",
+    "Check",
+    "Plan",
+    "Prices",
+    "estimate_from_records",
+    "estimate_from_sample",
+    "make_plan",
+    "plan_rungs",
+]
 
 LAMBDA_TIMEOUT_SECONDS = 900
 LAMBDA_PACKAGE_LIMIT = 262_144_000  # 250 MiB unzipped, function + layers
@@ -36,9 +46,11 @@ PACKAGE_BUDGET = 200_000_000  # our own budget, leaving users room for their tra
 PAYLOAD_BUDGET = 8 * 1024  # our own cap on any Step Functions payload (AWS's limit is 256 KiB)
 # State transitions as AWS bills them (each state entered, each retried attempt, one per child execution a
 # Distributed Map starts), measured on an emulated run of statemachine/tuning.asl.json (benchmarks/transitions.py):
-TRANSITIONS_PER_RUN = 2  # the parent enters TrainBatches and Reduce
+TRANSITIONS_PER_RUN = 5  # the parent enters TrainBatches, NextRung, Reduce, RunSucceeded (Choice) and Champion (a
+# SUCCEEDED run)
 TRANSITIONS_PER_BATCH = 2  # the child execution started, and its TrainBatch state
-TRANSITIONS_PER_FAILED_BATCH = 4  # DescribeBatchFailure, PadBatchNumber, Pad<n>, RecordBatchFailure (from the ASL)
+TRANSITIONS_PER_RUNG = 3  # halving, each rung after the first: PromoteRung, TrainBatches, NextRung
+TRANSITIONS_PER_FAILED_BATCH = 2  # DescribeBatchFailure, RecordBatchFailure (from the ASL)
 # Assumed, not measured (each is listed in Plan.assumptions):
 DYNAMODB_WRITES_PER_EXPERIMENT = 5  # model version, two metric splits, RUNNING and SUCCEEDED records
 DYNAMODB_READS_PER_EXPERIMENT = 2  # this run's record, an earlier run's (reuse)
@@ -84,6 +96,14 @@ class Plan(BaseModel):
     """The estimate for one config: counts, time, GB-seconds, transitions, dollars, and limit checks."""
 
     experiments: int
+    strategy: str = "grid"
+    rungs: list[dict[str, int]] = Field(default_factory=list)
+    """Halving: ``{rung, n_candidates, n_resources, batches}`` per rung (empty otherwise, or when the training
+    rows are unknown: pass ``--data``)."""
+    grid_equivalent_gb_seconds: float | None = None
+    """Halving: the trainer GB-seconds of every candidate at the last rung's resources, for comparison."""
+    saving: float | None = None
+    """Halving: the share of trainer GB-seconds the rungs save against ``grid_equivalent_gb_seconds``."""
     batches: int
     batch_size: int
     max_concurrency: int
@@ -135,6 +155,18 @@ SAMPLE_TIMEOUT = 60.0
 """Seconds a sample fit may take (or ``experiment_timeout``, if shorter) before ``hpt plan`` stops it."""
 
 
+def plan_rungs(config: TuningConfig, data: SplitData | None = None) -> list[Rung] | None:
+    """The halving rungs a plan prices: from the split when given, else when the resource is a parameter (known
+    without data); ``None`` when they depend on the training rows and no split is given; ``[]`` without halving."""
+    if config.search.strategy != "halving":
+        return []
+    if data is not None:
+        return config.split_rungs(data)
+    if config.search.resource != "n_samples":
+        return config.halving_rungs(0, 0)
+    return None
+
+
 def estimate_from_sample(config: TuningConfig, data: SplitData, per_trainer: int = 3,
                          sample_timeout: float = SAMPLE_TIMEOUT) -> dict[str, float | None]:
     """Seconds per experiment for each trainer, from fitting up to ``per_trainer`` candidates spread over its grid.
@@ -147,17 +179,21 @@ def estimate_from_sample(config: TuningConfig, data: SplitData, per_trainer: int
     """
     from ._execution import build_spec, fit_candidate
     from ._workers import WorkerPool, can_fork
-    from .grid import ParamGrid
     from .trainers import get_trainer_class
 
     for name in config.training_params:
         get_trainer_class(name)  # import before forking: neither a sample nor its worker pays for imports
     specs = {}
-    for name, spec in config.training_params.items():
-        grid = ParamGrid(spec)
-        picks = sorted({round(i * (len(grid) - 1) / max(per_trainer - 1, 1)) for i in range(per_trainer)})
+    grid = config.grid()
+    rungs = plan_rungs(config, data)
+    first = 0
+    for name, size in grid.sizes().items():
+        picks = sorted({first + round(i * (size - 1) / max(per_trainer - 1, 1)) for i in range(per_trainer)})
+        first += size
         for index in picks:
-            candidate = build_spec(config, index, name, grid[index], data.fingerprint)
+            # halving: timed at the last rung's resources, which plan scales down for earlier rungs
+            candidate = build_spec(config, index, name, grid[index][1], data.fingerprint,
+                                   rung=rungs[-1] if rungs else None)
             specs[candidate.experiment_id] = candidate
     samples: dict[str, list[float]] = {name: [] for name in config.training_params}
     timeout = min(sample_timeout, config.experiment_timeout)
@@ -194,6 +230,7 @@ def make_plan(
     init_seconds: float = 4.0,
     prices: Prices | None = None,
     build_dir: Path | None = Path(".aws-sam/build"),
+    rungs: list[Rung] | None = None,
 ) -> Plan:
     """Estimate a run of ``config`` on AWS and check every limit.
 
@@ -205,6 +242,9 @@ def make_plan(
         Lambda time per second measured here (1.0: a Lambda vCPU is as fast as this machine's core).
     init_seconds : float
         Cold start of a trainer container (imports of the ML stack, loading the split).
+    rungs : list of Rung, optional
+        Halving: the schedule (:func:`plan_rungs`); ``None`` when unknown (the plan then prices rung 0 only and
+        says so).
 
     Returns
     -------
@@ -215,40 +255,64 @@ def make_plan(
 
     prices = prices or Prices()
     grid = config.grid()
-    total = len(grid)
-    ranges = plan_batches(total, config) if total else []
+    counts = grid.sizes()
+    halving = config.search.strategy == "halving"
+    # The runs of Maps: one per rung with halving (rung 0 only while the rungs are unknown), else the one grid.
+    stages = rungs or [Rung(0, len(grid), 1)]
+    stage_ranges = [plan_batches(stage.n_candidates, config) for stage in stages]
+    ranges = [r for stage in stage_ranges for r in stage]
+    total = sum(stage.n_candidates for stage in stages)
     batch_size = ranges[0][1] - ranges[0][0] if ranges else 0
     concurrency = min(config.max_concurrency, trainer_concurrency) if trainer_concurrency else config.max_concurrency
-    counts = grid.sizes()
     known = all(value is not None for value in fit_seconds.values())
     gb = trainer_memory_mb / 1024
     checks: list[Check] = [
         Check(name="experiment cap", ok=total <= max_experiments,
               detail=f"{total} experiments, cap {max_experiments} per run (MaxExperiments / --max-experiments)"),
     ]
+    if halving and rungs is None:
+        checks.append(Check(name="halving rungs", ok=None,
+                            detail="the rungs depend on the training rows: pass --data; rung 0 only is priced"))
     execution_input = {"run_id": "0" * 16, "bucket": "b" * 63, "manifest_key": f"runs/{'0' * 16}/manifest.json",
-                       "max_concurrency": concurrency}
-    largest_item = BatchItem(run_id="0" * 16, batch=len(ranges), start=total, stop=total).model_dump_json()
+                       "max_concurrency": concurrency, "rung": 0, "last_rung": False}
+    largest_item = BatchItem(run_id="0" * 16, batch=len(ranges), start=total, stop=total,
+                             rung=len(stages), n_resources=10**9,
+                             candidates=[10**6] * batch_size if halving else None).model_dump_json(exclude_none=True)
     payload = max(len(json.dumps(execution_input)), len(largest_item), HANDLER_REPLY_BYTES)
     checks.append(Check(name="payload", ok=payload <= PAYLOAD_BUDGET,
                         detail=f"largest Step Functions payload ~{payload} B (budget {PAYLOAD_BUDGET} B, AWS 256 KiB);"
                                f" the manifest of {len(ranges)} items lives in S3"))
-    lambda_gb_seconds = longest = wall = None
+    transitions = (TRANSITIONS_PER_RUN + TRANSITIONS_PER_BATCH * len(ranges)
+                   + TRANSITIONS_PER_RUNG * (len(stages) - 1))
+    lambda_gb_seconds = longest = wall = grid_gb_seconds = None
     cost: dict[str, float] | None = None
     if known:
-        per_experiment: list[float] = []
+        candidate_seconds: list[float] = []
         for name, n in counts.items():
-            per_experiment.extend([float(fit_seconds[name] or 0.0) * speed_factor] * n)
-        batch_seconds = [init_seconds + sum(per_experiment[a:b]) for a, b in ranges]
+            candidate_seconds.extend([float(fit_seconds[name] or 0.0) * speed_factor] * n)
+        batch_seconds: list[float] = []
+        wall = RUN_OVERHEAD_SECONDS
+        for stage, stage_batches in zip(stages, stage_ranges, strict=True):
+            if halving and rungs:
+                # A rung's candidates are the best of the one before, trainer mix unknown: the mean candidate,
+                # scaled by the rung's share of the last rung's resources (fit time assumed linear in them).
+                mean = sum(candidate_seconds) / max(len(candidate_seconds), 1)
+                per_experiment = [mean * stage.n_resources / rungs[-1].n_resources] * stage.n_candidates
+            else:
+                per_experiment = candidate_seconds
+            seconds = [init_seconds + sum(per_experiment[a:b]) for a, b in stage_batches]
+            batch_seconds += seconds
+            rounds = math.ceil(len(seconds) / max(concurrency, 1))
+            wall += rounds * (sum(seconds) / max(len(seconds), 1))
         longest = max(batch_seconds, default=0.0)
         trainer_seconds = sum(batch_seconds)
         lambda_gb_seconds = trainer_seconds * gb + 2 * FAN_OUT_REDUCER_SECONDS * FAN_OUT_REDUCER_MEMORY_MB / 1024
-        rounds = math.ceil(len(ranges) / max(concurrency, 1))
-        wall = rounds * (sum(batch_seconds) / max(len(batch_seconds), 1)) + RUN_OVERHEAD_SECONDS
-        transitions = TRANSITIONS_PER_RUN + TRANSITIONS_PER_BATCH * len(ranges)
+        if halving and rungs:
+            full = [init_seconds + sum(candidate_seconds[a:b]) for a, b in plan_batches(len(grid), config)]
+            grid_gb_seconds = sum(full) * gb + 2 * FAN_OUT_REDUCER_SECONDS * FAN_OUT_REDUCER_MEMORY_MB / 1024
         cost = {
             "lambda_compute": lambda_gb_seconds * prices.lambda_gb_second,
-            "lambda_requests": (len(ranges) + 2) * prices.lambda_request,
+            "lambda_requests": (len(ranges) + 2 + len(stages) - 1) * prices.lambda_request,
             "step_functions": transitions * prices.state_transition,
             "s3": total * (S3_PUTS_PER_EXPERIMENT * prices.s3_put + S3_GETS_PER_EXPERIMENT * prices.s3_get),
             "dynamodb": total * (DYNAMODB_WRITES_PER_EXPERIMENT * prices.dynamodb_write
@@ -257,7 +321,7 @@ def make_plan(
         limit = LAMBDA_TIMEOUT_SECONDS * 0.8
         advice = ""
         if longest > limit and batch_size > 1:
-            slowest = max(per_experiment, default=1.0) or 1.0
+            slowest = max(candidate_seconds, default=1.0) or 1.0
             advice = f"; set batch_size <= {max(1, int((limit - init_seconds) // slowest))}"
         checks.append(Check(name="lambda time per batch", ok=longest <= limit,
                             detail=f"longest batch ~{longest:.0f} s of the {LAMBDA_TIMEOUT_SECONDS} s limit "
@@ -273,10 +337,20 @@ def make_plan(
         checks.append(Check(name="package size", ok=package <= PACKAGE_BUDGET,
                             detail=f"trainer + layers {package / 1e6:.1f} MB unzipped (budget "
                                    f"{PACKAGE_BUDGET / 1e6:.0f} MB, Lambda limit {LAMBDA_PACKAGE_LIMIT / 1e6:.0f} MB)"))
-    transitions = TRANSITIONS_PER_RUN + TRANSITIONS_PER_BATCH * len(ranges)
     assumptions = _assumptions(speed_factor=speed_factor, init_seconds=init_seconds, prices_given=prices != Prices())
+    if halving:
+        assumptions.append(Assumption(
+            name="halving cost", value="linear in a rung's resources",
+            detail="sample fits run at the last rung's resources and are scaled down for earlier rungs; every rung "
+                   "after the first is priced at the mean candidate (which trainers survive is not known)"))
+    saving = (1 - lambda_gb_seconds / grid_gb_seconds
+              if lambda_gb_seconds is not None and grid_gb_seconds else None)
     return Plan(
-        experiments=total, batches=len(ranges), batch_size=batch_size, max_concurrency=concurrency,
+        experiments=total, strategy=config.search.strategy,
+        rungs=[{**stage._asdict(), "batches": len(batches)} for stage, batches in zip(stages, stage_ranges, strict=True)
+               if rungs],
+        grid_equivalent_gb_seconds=grid_gb_seconds, saving=saving,
+        batches=len(ranges), batch_size=batch_size, max_concurrency=concurrency,
         fit_seconds=fit_seconds, fit_source=fit_source, trainer_memory_mb=trainer_memory_mb,
         trainer_invocations=len(ranges), invocations_per_experiment=len(ranges) / total if total else 0.0,
         state_transitions=transitions, transitions_per_experiment=transitions / total if total else 0.0,

@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import IntegrityError, NotFoundError
 from .records import ArtifactRef, Experiment, ModelVersion, Run
 
-__all__ = ["MetadataTracker", "MetricsTracker", "ModelTrainer", "ResourceVersionControl"]
+if TYPE_CHECKING:
+    from .champion import Champion, ChampionDecision
+
+__all__ = ["ChampionTracker", "MetadataTracker", "MetricsTracker", "ModelTrainer", "ResourceVersionControl"]
 
 
 @runtime_checkable
@@ -190,3 +193,40 @@ class MetricsTracker(ABC):
     @abstractmethod
     def get_metrics(self, run_id: str, experiment_id: str) -> dict[str, dict[str, float]]:
         """Return every logged split's metrics."""
+
+
+class ChampionTracker(ABC):
+    """The champion of each dataset and the history of the decisions that made it.
+
+    Contract
+    --------
+    * ``get_champion`` returns the dataset's current :class:`~hyperparameter_tuner.champion.Champion` (its
+      ``version`` counts the decisions recorded for the dataset), or ``None`` before the first promotion.
+    * ``record_decision`` is a compare-and-set on that version. When the dataset's history already holds a decision
+      with the same ``key`` (a run decides once), it returns that stored decision and writes nothing. Otherwise,
+      when the current version is not ``expected_version`` (``0``: no champion yet), someone else decided in
+      between: it returns ``None`` and writes nothing. Otherwise, atomically, it appends the decision to the
+      history with ``version = expected_version + 1``, stores ``champion`` (when given: a promotion) with that
+      version as the new current champion, or else (a kept champion) bumps the current champion's version, and
+      returns the stored decision. Two concurrent calls with the same ``expected_version`` never both succeed.
+    * ``get_decision`` returns the recorded decision with that ``key`` (``run:<run_id>``), or ``None``.
+    * ``history`` returns a dataset's decisions, oldest first (by version).
+    * A failure of the backend raises :class:`~hyperparameter_tuner.errors.StoreError`, as for the other ports.
+    """
+
+    @abstractmethod
+    def get_champion(self, dataset: str) -> Champion | None:
+        """Return the dataset's current champion, or ``None``."""
+
+    @abstractmethod
+    def record_decision(self, decision: ChampionDecision, champion: Champion | None,
+                        expected_version: int) -> ChampionDecision | None:
+        """Record a decision if the champion is still at ``expected_version``; return it (``None`` if stale)."""
+
+    @abstractmethod
+    def get_decision(self, dataset: str, key: str) -> ChampionDecision | None:
+        """Return the recorded decision with ``key``, or ``None``."""
+
+    @abstractmethod
+    def history(self, dataset: str) -> list[ChampionDecision]:
+        """Return the dataset's decisions, oldest first."""

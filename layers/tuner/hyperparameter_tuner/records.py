@@ -77,6 +77,13 @@ class _Candidate(BaseModel):
     params: dict[str, Any]
     trainer_config: dict[str, Any] = Field(default_factory=dict)
     data_fingerprint: str
+    rung: int | None = None
+    """Successive halving: the rung (iteration) this experiment belongs to; ``None`` otherwise."""
+    n_resources: int | None = None
+    """Successive halving: the rung's resources (training rows, or the value of the resource parameter)."""
+    candidate: int | None = None
+    """Successive halving: the candidate's index in the run's candidate list (its grid or sample order), which
+    ``index`` (the position in its rung) is not."""
 
 
 class ExperimentSpec(_Candidate):
@@ -170,5 +177,13 @@ class Run(BaseModel):
     execution_arn: str | None = None
     owner: str | None = None
     """``host:pid:start`` of the local process running it: a RUNNING run whose owner died is stale."""
+    search: dict[str, Any] = Field(default_factory=lambda: {"strategy": "grid"})
+    """The normalized search block of the config (``strategy`` and the keys that strategy uses)."""
+    rungs: list[dict[str, int]] = Field(default_factory=list)
+    """Successive halving: ``[{rung, n_candidates, n_resources}]`` as ``HalvingGridSearchCV`` plans them."""
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    dataset: str | None = None
+    """The dataset the run belongs to (champion/challenger is per dataset)."""
+    champion: dict[str, Any] | None = None
+    """The champion decision of a SUCCEEDED run (:class:`~hyperparameter_tuner.champion.ChampionDecision` as JSON)."""

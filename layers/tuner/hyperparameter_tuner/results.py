@@ -102,8 +102,8 @@ class RunResult:
 
     @classmethod
     def collect(cls, run: Run, experiments: Iterable[Experiment]) -> RunResult:
-        """Build a result with the experiments sorted in grid order."""
-        return cls(run, sorted(experiments, key=lambda e: (e.index, e.experiment_id)))
+        """Build a result with the experiments sorted in grid order (with halving: by rung, then rung order)."""
+        return cls(run, sorted(experiments, key=lambda e: (e.rung or 0, e.index, e.experiment_id)))
 
     @property
     def winner(self) -> Experiment | None:
@@ -134,7 +134,8 @@ class RunResult:
     def to_json(self) -> dict[str, Any]:
         """The CLI's JSON object: run id, status, perf metric, direction, winner and every experiment.
 
-        ``winner`` is ``null`` unless the run SUCCEEDED; ``warnings`` lists run-level warnings. Values are made
+        ``winner`` is ``null`` unless the run SUCCEEDED; ``warnings`` lists run-level warnings; ``champion`` is the
+        champion decision of a SUCCEEDED run (``null`` otherwise, or before one was made). Values are made
         strict-JSON safe by :func:`json_safe` (non-finite floats are ``null``).
         """
         winner = self.winner
@@ -147,6 +148,8 @@ class RunResult:
             "total": self.run.total,
             "reused": self.reused,
             "warnings": self.warnings,
+            "search": self.run.search,
+            "rungs": self.run.rungs,
             "winner": None if winner is None else {
                 "experiment_id": winner.experiment_id,
                 "algo": winner.algo,
@@ -154,6 +157,8 @@ class RunResult:
                 "metrics": winner.metrics,
                 "model_uri": winner.artifact.uri if winner.artifact else None,
             },
+            "dataset": self.run.dataset,
+            "champion": self.run.champion if self.run.status is RunStatus.SUCCEEDED else None,
             "experiments": [
                 {
                     "experiment_id": e.experiment_id,
@@ -162,6 +167,8 @@ class RunResult:
                     "status": e.status.value,
                     "metrics": e.metrics,
                     "scores": e.scores,
+                    "rung": e.rung,
+                    "n_resources": e.n_resources,
                     "fit_time": e.fit_time,
                     "reused": e.reused_from is not None,
                     "warnings": e.warnings,
@@ -175,18 +182,20 @@ class RunResult:
 
 
 def _rank(experiments: list[Experiment], metric: str, maximize: bool) -> dict[str, int]:
+    # With halving, a later rung outranks an earlier one (its candidates survived it; scores of different rungs
+    # are measured on different resources), then the score decides.
     scored = [
-        (e.metrics[metric], e.index, e.experiment_id)
+        (-(e.rung or 0), e.metrics[metric], e.index, e.experiment_id)
         for e in experiments
         if e.status is ExperimentStatus.SUCCEEDED and not math.isnan(e.metrics.get(metric, math.nan))
     ]
-    scored.sort(key=lambda item: (-item[0] if maximize else item[0], item[1]))
+    scored.sort(key=lambda item: (item[0], -item[1] if maximize else item[1], item[2]))
     ranks: dict[str, int] = {}
-    previous: float | None = None
+    previous: tuple[int, float] | None = None
     rank = 0
-    for position, (value, _, experiment_id) in enumerate(scored, start=1):
-        if value != previous:
-            rank, previous = position, value
+    for position, (rung, value, _, experiment_id) in enumerate(scored, start=1):
+        if (rung, value) != previous:
+            rank, previous = position, (rung, value)
         ranks[experiment_id] = rank
     return ranks
 
@@ -194,7 +203,8 @@ def _rank(experiments: list[Experiment], metric: str, maximize: bool) -> dict[st
 def leaderboard_rows(run: Run, experiments: Iterable[Experiment]) -> list[dict[str, Any]]:
     """Rows with ``cv_results_``-style columns, best first.
 
-    Columns: ``rank_<split>_<perf_metric>``, ``experiment_id``, ``algo``, ``param_<name>`` for every
+    Columns: ``rank_<split>_<perf_metric>``, ``experiment_id``, ``algo``, with halving ``rung`` and
+    ``n_resources`` (the last rung ranks first), ``param_<name>`` for every
     parameter, ``params``, ``<split>_<metric>`` for every scored split and metric (with ``cv``, ``cv_<metric>``
     is the fold mean and ``cv_std_<metric>`` its standard deviation, ranked by ``rank_cv_<perf_metric>``),
     ``fit_time``, ``score_time``, ``status``, ``reused``, ``error``. Failed experiments come last with an empty rank.
@@ -210,6 +220,8 @@ def leaderboard_rows(run: Run, experiments: Iterable[Experiment]) -> list[dict[s
     for e in experiments:
         row: dict[str, Any] = {rank_column: ranks.get(e.experiment_id), "experiment_id": e.experiment_id,
                                "algo": e.algo}
+        if run.rungs:
+            row.update(rung=e.rung, n_resources=e.n_resources)
         for name in param_names:
             row[f"param_{name}"] = e.params.get(name)
         row["params"] = e.params

@@ -19,7 +19,7 @@ Rung(rung=2, n_candidates=1, n_resources=90)]
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ._halving import Rung, best_candidate, check_halving_resource, halving_schedule, n_to_keep, promote
@@ -39,6 +39,7 @@ __all__ = [
     "DISTRIBUTIONS",
     "Distribution",
     "Rung",
+    "SampledCandidates",
     "SearchSpace",
     "best_candidate",
     "check_halving_resource",
@@ -117,6 +118,88 @@ def sample_candidates(space: Any, n_iter: int, seed: int, location: str = "param
         warnings.filterwarnings("ignore", message="The total space of parameters", category=UserWarning)
         sampled = list(ParameterSampler(distributions, n_iter, random_state=seed))
     return [{key: _plain(value) for key, value in sorted(candidate.items())} for candidate in sampled]
+
+
+class SampledCandidates:
+    """The candidates of a random search, per trainer in config order: indexable like a grid.
+
+    Trainer ``t``'s candidates are ``sample_candidates(space_t, n_iter, seed)``. The length is known without
+    drawing (:func:`count_candidates`, pure Python: the fan-out counts, trainers draw); ``candidates[i]`` draws
+    (scipy and scikit-learn) once per trainer and caches the draws. List values are deduplicated first, as in
+    a grid, so an all-list space is sampled without replacement from distinct cells.
+
+    Parameters
+    ----------
+    training_params : mapping
+        ``{trainer: space}`` as in the config.
+    n_iter : int
+        Candidates drawn per trainer.
+    seed : int
+        ``random_state`` of every trainer's ``ParameterSampler``.
+
+    Examples
+    --------
+    >>> candidates = SampledCandidates({"A": {"x": [1, 2, 3]}, "B": {"y": [1]}}, n_iter=2, seed=0)
+    >>> len(candidates), candidates.sizes()
+    (3, {'A': 2, 'B': 1})
+    >>> list(candidates)
+    [('A', {'x': 3}), ('A', {'x': 2}), ('B', {'y': 1})]
+    """
+
+    def __init__(self, training_params: Any, n_iter: int, seed: int) -> None:
+        from .grid import ParamGrid
+
+        self.n_iter, self.seed = n_iter, seed
+        self.notes: list[str] = []
+        self._spaces: list[tuple[str, SearchSpace]] = []
+        for name, spec in training_params.items():
+            space = parse_space(spec, f"training_params.{name}")
+            for i, subspace in enumerate(space):
+                where = f"training_params.{name}" + (f"[{i}]" if len(space) > 1 else "")
+                for key, values in subspace.items():
+                    if isinstance(values, list):
+                        grid = ParamGrid({key: values}, where)
+                        self.notes.extend(grid.notes)
+                        subspace[key] = [params[key] for params in grid]
+            self._spaces.append((name, space))
+        self._sizes = [count_candidates(space, n_iter) for _, space in self._spaces]
+        self._drawn: dict[int, list[dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return sum(self._sizes)
+
+    def sizes(self) -> dict[str, int]:
+        """Number of candidates per trainer, in config order."""
+        return {name: size for (name, _), size in zip(self._spaces, self._sizes, strict=True)}
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"candidate index {index} out of range for {len(self)} candidates")
+        for t, size in enumerate(self._sizes):
+            if index < size:
+                return t, index
+            index -= size
+        raise AssertionError("unreachable: index was range-checked")  # pragma: no cover
+
+    def trainer_of(self, index: int) -> str:
+        """The trainer of candidate ``index``, known without drawing (pure Python)."""
+        return self._spaces[self._locate(index)[0]][0]
+
+    def draw(self, index: int) -> int | None:
+        """The candidate's draw number within its trainer when its space has distributions (two draws may then
+        be equal, and are two candidates, as in scikit-learn), else ``None`` (draws are distinct cells)."""
+        t, j = self._locate(index)
+        return j if has_distributions(self._spaces[t][1]) else None
+
+    def __getitem__(self, index: int) -> tuple[str, dict[str, Any]]:
+        t, j = self._locate(index)
+        if t not in self._drawn:
+            self._drawn[t] = sample_candidates(self._spaces[t][1], self.n_iter, self.seed)
+        return self._spaces[t][0], dict(self._drawn[t][j])
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for index in range(len(self)):
+            yield self[index]
 
 
 def subsample_indices(y: Sequence[Any] | Any, n_resources: int, seed: int, stratified: bool) -> Any:

@@ -13,13 +13,14 @@ import math
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, TypeAdapter
 
 from ..config import TuningConfig, load_config_text
-from ..errors import ConfigError, DataError, NotFoundError
-from ..records import Run, RunStatus, content_id, utcnow
+from ..errors import ConfigError, DataError, NotFoundError, TunerError
+from ..records import ExperimentSpec, Run, RunStatus, content_id, utcnow
+from ..search import Rung
 from ._common import error_code
 from .events import (
     CONFIG_NAMES,
@@ -27,14 +28,30 @@ from .events import (
     ENDED_WITHOUT_SUCCESS,
     ExecutionEnded,
     RunRequest,
+    dataset_name,
     dataset_of,
     execution_failure_reason,
 )
 from .reduce import _publish
-from .s3data import fetch_split, latest_split, read_text, split_identity, split_objects
+from .s3data import FetchedSplit, fetch_split, latest_split, read_text, split_identity, split_objects
 from .services import Services, _count
 
-__all__ = ["MAX_BATCH", "BatchItem", "FanOutResult", "close_ended_run", "fan_out", "plan_batches", "reject_event"]
+if TYPE_CHECKING:
+    from ..base import BaseHyperparameterTuner
+
+__all__ = [
+    "MAX_BATCH",
+    "BatchItem",
+    "FanOutResult",
+    "close_ended_run",
+    "execution_input",
+    "fan_out",
+    "manifest_key",
+    "plan_batches",
+    "put_manifest",
+    "reject_event",
+    "rung_manifest",
+]
 
 MAX_BATCH = 100
 
@@ -53,12 +70,58 @@ class FanOutResult(BaseModel):
 
 
 class BatchItem(BaseModel):
-    """One manifest item: experiments ``[start, stop)`` of a run's grid."""
+    """One manifest item: experiments ``[start, stop)`` of a run's grid, or with halving, positions
+    ``[start, stop)`` of rung ``rung``, whose candidates (indices into the config's candidates) it lists."""
 
     run_id: str
     batch: int
     start: int
     stop: int
+    rung: int | None = None
+    n_resources: int | None = None
+    candidates: list[int] | None = None
+
+    def specs(self, tuner: BaseHyperparameterTuner, run: Run) -> list[ExperimentSpec]:
+        """The experiments of this item: grid indices ``[start, stop)``, or a halving rung's candidates.
+
+        Raises
+        ------
+        TunerError
+            When the item names a rung the run does not have.
+        """
+        if self.rung is None:
+            return list(tuner.iter_specs(run.data_fingerprint, self.start, self.stop))
+        if self.rung >= len(run.rungs) or self.candidates is None:
+            raise TunerError(f"batch {self.batch}: rung {self.rung} is not one of run {run.run_id}'s rungs")
+        return tuner.rung_specs(Rung(**run.rungs[self.rung]), self.candidates, run.data_fingerprint,
+                                offset=self.start)
+
+
+def rung_manifest(run_id: str, rung: Rung, candidates: list[int], config: TuningConfig,
+                  first_batch: int) -> list[BatchItem]:
+    """The manifest items of one halving rung: its candidates, in the rung's order, in batches numbered from
+    ``first_batch`` (batch numbers are unique across a run's rungs)."""
+    return [BatchItem(run_id=run_id, batch=first_batch + i, start=a, stop=b, rung=rung.rung,
+                      n_resources=rung.n_resources, candidates=candidates[a:b])
+            for i, (a, b) in enumerate(plan_batches(len(candidates), config))]
+
+
+def manifest_key(run_id: str, rung: int | None = None) -> str:
+    """Where a run's manifest lives: ``runs/<run_id>/manifest.json``, or rung ``i`` > 0's ``rung-<i>.json``."""
+    return f"runs/{run_id}/manifest.json" if not rung else f"runs/{run_id}/rung-{rung}.json"
+
+
+def put_manifest(services: Services, bucket: str, key: str, items: list[BatchItem]) -> None:
+    """Write manifest items as the JSON array the Distributed Map's ItemReader reads."""
+    body = json.dumps([item.model_dump(exclude_none=True) for item in items]).encode()
+    services.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+def execution_input(run_id: str, bucket: str, key: str, concurrency: int, rung: int = 0,
+                    last_rung: bool = True) -> dict[str, Any]:
+    """The state machine's input for a rung's Map (without halving: the only one, ``last_rung`` true)."""
+    return {"run_id": run_id, "bucket": bucket, "manifest_key": key, "max_concurrency": concurrency,
+            "rung": rung, "last_rung": last_rung}
 
 
 def plan_batches(total: int, config: TuningConfig) -> list[tuple[int, int]]:
@@ -220,25 +283,44 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
         config.check_labels(fetched.labels, data_uri)  # what the local path checks, from the labels' summaries
     except (ConfigError, DataError) as exc:
         return _record_input_failure(services, run_id, data_uri, str(exc), config)
-    total = len(config.grid())
-    ranges = plan_batches(total, config)
-    manifest_key = f"runs/{run_id}/manifest.json"
-    manifest = [BatchItem(run_id=run_id, batch=i, start=a, stop=b).model_dump() for i, (a, b) in enumerate(ranges)]
-    services.s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode(),
-                           ContentType="application/json")
-    run = tuner.new_run(run_id, data_uri, fetched.fingerprint, status=RunStatus.RUNNING,
-                        data_versions=fetched.versions, batches=len(ranges))
+    try:
+        rungs = _rungs(config, fetched, data_uri)
+    except ConfigError as exc:
+        return _record_input_failure(services, run_id, data_uri, str(exc), config)
+    if rungs:  # halving: rung 0 now, the promote step writes each next rung's manifest
+        items = rung_manifest(run_id, rungs[0], list(range(len(config.grid()))), config, 0)
+        batches = sum(len(plan_batches(rung.n_candidates, config)) for rung in rungs)
+    else:
+        items = [BatchItem(run_id=run_id, batch=i, start=a, stop=b)
+                 for i, (a, b) in enumerate(plan_batches(len(config.grid()), config))]
+        batches = len(items)
+    key = manifest_key(run_id)
+    put_manifest(services, bucket, key, items)
+    run = tuner.new_run(run_id, data_uri, fetched.fingerprint, rungs, status=RunStatus.RUNNING,
+                        data_versions=fetched.versions, batches=batches,
+                        dataset=request.dataset or dataset_name(config.name or "adhoc"))
     metadata.create_run(run)
     concurrency = config.max_concurrency
     if settings.trainer_concurrency:
         concurrency = min(concurrency, settings.trainer_concurrency)
-    execution_arn = _start_execution(services, run_id, {
-        "run_id": run_id, "bucket": bucket, "manifest_key": manifest_key, "max_concurrency": concurrency,
-    })
+    execution_arn = _start_execution(services, run_id, execution_input(run_id, bucket, key, concurrency, 0,
+                                                                       last_rung=len(rungs) <= 1))
     metadata.update_run(run_id, execution_arn=execution_arn)
-    _count(services, "ExperimentsPlanned", total)
-    return FanOutResult(status="STARTED", run_id=run_id, execution_arn=execution_arn, total=total,
-                        batches=len(ranges))
+    _count(services, "ExperimentsPlanned", run.total)
+    return FanOutResult(status="STARTED", run_id=run_id, execution_arn=execution_arn, total=run.total,
+                        batches=batches)
+
+
+def _rungs(config: TuningConfig, fetched: FetchedSplit, data_uri: str) -> list[Rung]:
+    """The halving schedule on the fetched split, from its headers (rows of X_train, classes of y_train)."""
+    if config.search.strategy != "halving":
+        return []
+    rows = fetched.shapes.get("X_train", (0,))[0]
+    summary = fetched.labels.get("y_train")
+    try:
+        return config.halving_rungs(rows, len(summary.classes) if summary is not None else 0)
+    except ConfigError as exc:
+        raise ConfigError(f"{data_uri}: {exc}") from None
 
 
 def reject_event(event: Any, reason: str, services: Services) -> FanOutResult:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ..config import parse_config
-from ..records import Experiment, ExperimentStatus, Run, RunStatus, utcnow
+from ..records import Experiment, ExperimentSpec, ExperimentStatus, Run, RunStatus, content_id, utcnow
+from ..search import SampledCandidates
 from .services import Services, _count
 
 if TYPE_CHECKING:
@@ -54,15 +55,40 @@ def iter_batch_failures(services: Services, run_id: str) -> Iterator[dict[str, A
 
 
 def _record_batch_failures(services: Services, tuner: StepFunctionsTuner, run: Run) -> None:
+    from .fan_out import BatchItem
+
     metadata = tuner.metadata_tracker
+    grid = tuner.config.grid()
     for failure in iter_batch_failures(services, run.run_id):
         cause = _describe_failure(failure)
-        for spec in tuner.iter_specs(run.data_fingerprint, int(failure["start"]), int(failure["stop"])):
+        # The item as the Map read it (halving: its rung and candidates), else the grid range [start, stop).
+        stored = json.loads(failure["item"]) if isinstance(failure.get("item"), str) else failure
+        item = BatchItem.model_validate({key: stored.get(key, failure.get(key)) for key in BatchItem.model_fields
+                                         if stored.get(key, failure.get(key)) is not None})
+        error = f"trainer batch {failure['batch']} failed: {cause}"
+        if isinstance(grid, SampledCandidates):
+            specs = _unsampled_specs(grid, run, item)
+            error += "; its candidates are drawn in the trainer, so their parameters are unknown here"
+        else:
+            specs = item.specs(tuner, run)
+        for spec in specs:
             if metadata.get_experiment(run.run_id, spec.experiment_id) is None:
                 metadata.put_experiment(Experiment.from_spec(
-                    spec, run.run_id, status=ExperimentStatus.FAILED, error_type="BatchFailed",
-                    error=f"trainer batch {failure['batch']} failed: {cause}", finished_at=utcnow(), final=True,
+                    spec, run.run_id, status=ExperimentStatus.FAILED, error_type="BatchFailed", error=error,
+                    finished_at=utcnow(), final=True,
                 ))
+
+
+def _unsampled_specs(grid: SampledCandidates, run: Run, item: Any) -> list[ExperimentSpec]:
+    """Stand-ins for a lost batch of drawn candidates: drawing needs scipy, which this light step does not carry.
+    Each names its trainer and position, with empty params and an id of its own (never reused: it is FAILED)."""
+    candidates = item.candidates if item.candidates is not None else list(range(item.start, item.stop))
+    return [ExperimentSpec(experiment_id=content_id("lost", run.run_id, item.rung, candidate),
+                           index=item.start + offset if item.rung is not None else candidate,
+                           algo=grid.trainer_of(candidate), params={}, data_fingerprint=run.data_fingerprint,
+                           rung=item.rung, n_resources=item.n_resources,
+                           candidate=candidate if item.rung is not None else None)
+            for offset, candidate in enumerate(candidates)]
 
 
 def _describe_failure(failure: dict[str, Any]) -> str:

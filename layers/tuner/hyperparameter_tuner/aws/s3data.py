@@ -60,6 +60,8 @@ class FetchedSplit:
     uri: str
     versions: dict[str, str] = field(default_factory=dict)
     labels: dict[str, LabelSummary] = field(default_factory=dict)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Array shapes (for CSV, ``(rows, features)`` of each ``X_``), read from headers: halving's row counts."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,8 @@ def fetch_split(
         with path.open("rb") as fh:
             report = inspect_npz_split(fh, f"s3://{bucket}/{data_key}", check_values=True, max_bytes=max_data_bytes,
                                        labels=True)
-        return FetchedSplit(path, sha, f"s3://{bucket}/{data_key}", {data_key: version_id}, report.labels)
+        return FetchedSplit(path, sha, f"s3://{bucket}/{data_key}", {data_key: version_id}, report.labels,
+                            report.shapes)
     folder = dest / "split"
     digests: dict[str, str] = {}
     read_versions: dict[str, str] = {}
@@ -173,7 +176,8 @@ def fetch_split(
     finally:
         for handle in handles.values():
             handle.close()
-    return FetchedSplit(folder, csv_set_fingerprint(digests, target), source, read_versions, report.labels)
+    return FetchedSplit(folder, csv_set_fingerprint(digests, target), source, read_versions, report.labels,
+                        report.shapes)
 
 
 def split_objects(s3: S3Client, bucket: str, data_key: str, *, version: str | None = None) -> list[SplitObject]:

@@ -66,7 +66,7 @@ def train_batch(item: BatchItem, services: Services, deadline: float | None = No
     tuner.warm_up()
     data = services.load_data(run, config.target, config.max_data_bytes)
     pending = []
-    for spec in tuner.iter_specs(run.data_fingerprint, item.start, item.stop):
+    for spec in item.specs(tuner, run):
         current = metadata.get_experiment(run.run_id, spec.experiment_id)
         if current is not None and current.status is not ExperimentStatus.RUNNING:
             # Finished by an earlier attempt of this batch: a fit's failure is deterministic, never retried.

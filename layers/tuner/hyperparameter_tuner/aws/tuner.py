@@ -24,7 +24,6 @@ from ..base import BaseHyperparameterTuner
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig
 from ..data import SplitData
 from ..errors import ConfigError, RunFailedError, TunerError
-from ..grid import ParamSpec
 from ..records import ExperimentStatus, Run, RunStatus
 from ..results import RunResult
 from ._common import error_code
@@ -141,7 +140,7 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
 
     def __init__(
         self,
-        training_params: Mapping[Any, ParamSpec] | None = None,
+        training_params: Mapping[Any, Any] | None = None,
         metrics: list[str] | None = None,
         perf_metric: str | None = None,
         *,
@@ -230,7 +229,8 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
 
     def wait(self, run_id: str, *, poll_seconds: float = 5.0, timeout: float | None = None,
              progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
-        """Poll the run until it is closed (SUCCEEDED or FAILED) and return its :class:`RunResult`.
+        """Poll the run until it is closed (SUCCEEDED or FAILED) and return its :class:`RunResult`; a SUCCEEDED run
+        is returned once its champion decision is recorded (or its execution ended without one).
 
         While the run is open, each poll also asks Step Functions about the run's execution: an execution that
         ended (ABORTED, TIMED_OUT, FAILED outside the ``Catch``, or even SUCCEEDED) without closing the run can
@@ -267,7 +267,7 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
             counts = run_status(run, self.metadata_tracker)
             if progress is not None:
                 progress(counts)
-            if run.status not in _OPEN_RUN:
+            if run.status not in _OPEN_RUN and not self._deciding_champion(run):
                 return RunResult.collect(run, self.metadata_tracker.iter_experiments(run_id))
             pause = poll_seconds
             if deadline is not None:
@@ -276,6 +276,24 @@ class StepFunctionsTuner(BaseHyperparameterTuner):
                     raise WaitTimeoutError(run_id, run.status.value, float(timeout or 0))
                 pause = min(pause, left)
             self._sleep(pause)
+
+    def _deciding_champion(self, run: Run) -> bool:
+        """Whether a SUCCEEDED run's champion step is still going on (its decision is part of the run)."""
+        if run.status is not RunStatus.SUCCEEDED or run.champion is not None:
+            return False
+        arn = self._execution_arn(run)
+        if arn is None or self._sfn is None and self.resources.state_machine_arn is None:
+            return False
+        from botocore.exceptions import ClientError
+
+        if self._sfn is None:
+            import boto3
+
+            self._sfn = boto3.client("stepfunctions", region_name=arn.split(":")[3])
+        try:
+            return self._sfn.describe_execution(executionArn=arn)["status"] in _EXECUTION_GOING_ON
+        except ClientError:
+            return False  # whatever Step Functions says, the run is closed: report it
 
     def _execution_arn(self, run: Run) -> str | None:
         if run.execution_arn:

@@ -19,15 +19,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .._closing import promote_rung
 from .._workers import WorkerPool, can_fork
+from ..aws.events import dataset_name
 from ..base import BaseHyperparameterTuner
+from ..champion import check_dataset_name, decide_run_champion
 from ..config import DEFAULT_MAX_EXPERIMENTS, TuningConfig, build_config, check_grid_size
 from ..data import SplitData
 from ..errors import ConfigError, RunFailedError, StoreError
-from ..grid import ParamSpec
 from ..ports import MetadataTracker
 from ..records import Experiment, ExperimentSpec, RunStatus, utcnow
 from ..results import RunResult
+from ..search import Rung
+from .champions import SQLiteChampionTracker
 from .files import FolderVersionControl
 from .sqlite import SQLiteDatabase, SQLiteMetadataTracker, SQLiteMetricsTracker
 
@@ -100,7 +104,7 @@ class LocalTuner(BaseHyperparameterTuner):
 
     def __init__(
         self,
-        training_params: Mapping[Any, ParamSpec] | None = None,
+        training_params: Mapping[Any, Any] | None = None,
         metrics: list[str] | None = None,
         perf_metric: str | None = None,
         *,
@@ -130,6 +134,11 @@ class LocalTuner(BaseHyperparameterTuner):
         super().__init__(metadata_tracker, resource_version_control, metrics_tracker, training_params, metrics,
                          perf_metric, config=config, max_experiments=max_experiments, **options)
         self.last_result: RunResult | None = None
+        # Champion/challenger needs the store's database; injected non-SQLite trackers run without it.
+        self.champion_tracker: SQLiteChampionTracker | None = (
+            SQLiteChampionTracker(self.metadata_tracker.db)
+            if isinstance(self.metadata_tracker, SQLiteMetadataTracker) else None
+        )
 
     def run_experiment(self, data: Any, *args: Any, **kwargs: Any) -> Any:
         """Run the grid on ``data`` and return the winning model (checksum verified before loading).
@@ -148,7 +157,8 @@ class LocalTuner(BaseHyperparameterTuner):
         return self.load_model(winner)
 
     def run(self, data: SplitData | str | Path, *, run_id: str | None = None,
-            progress: ProgressCallback | None = None, on_start: Callable[[int, int], None] | None = None) -> RunResult:
+            progress: ProgressCallback | None = None, on_start: Callable[[int, int], None] | None = None,
+            dataset: str | None = None) -> RunResult:
         """Run the grid and return the :class:`RunResult`.
 
         Parameters
@@ -161,15 +171,25 @@ class LocalTuner(BaseHyperparameterTuner):
             Called with each finished experiment record (reused ones first).
         on_start : callable, optional
             Called once with ``(total, reused)`` before training starts.
+        dataset : str, optional
+            The dataset the run belongs to, whose champion its winner challenges. Default: the config's ``name``,
+            else the data file's stem.
         """
         split = self.load_data(data)
+        rungs = self.config.split_rungs(split)  # halving settings the split cannot serve fail here, before a run
         run_id = run_id or new_run_id()
-        run = self.new_run(run_id, split.source, split.fingerprint, status=RunStatus.RUNNING, owner=process_owner())
+        dataset = check_dataset_name(dataset) if dataset else dataset_name(self.config.name or Path(split.source).stem)
+        run = self.new_run(run_id, split.source, split.fingerprint, rungs, status=RunStatus.RUNNING,
+                           owner=process_owner(), dataset=dataset)
         self.metadata_tracker.create_run(run)
         try:  # from here on the run is closed whatever happens: Ctrl-C, SIGTERM, a store failure, a crash
             with _stop_on_signals():
-                pending = self._reuse_finished(split, run_id, progress, on_start)
-                self._execute(split, pending, run_id, progress)
+                if rungs:
+                    self._halve(split, rungs, run_id, progress, on_start)
+                else:
+                    specs = list(self.iter_specs(split.fingerprint))
+                    pending = self._reuse_finished(specs, run_id, progress, on_start)
+                    self._execute(split, pending, run_id, progress)
                 final = self.finish_run(run_id)
         except BaseException as exc:  # finished experiments stay reusable
             reason = (str(exc) if isinstance(exc, Interrupted) else "interrupted"
@@ -178,21 +198,43 @@ class LocalTuner(BaseHyperparameterTuner):
                 self.metadata_tracker.update_run(run_id, status=RunStatus.FAILED, reason=reason,
                                                  finished_at=utcnow())
             raise
+        if self.champion_tracker is not None:  # a SUCCEEDED run's winner challenges the dataset's champion
+            final, _, _ = decide_run_champion(
+                final, split, dataset=dataset, champions=self.champion_tracker, metadata=self.metadata_tracker,
+                version_control=self.resource_version_control, margin=self.config.promotion_margin,
+                threads=self.config.threads)
         self.last_result = RunResult.collect(final, self.metadata_tracker.iter_experiments(run_id))
         return self.last_result
 
-    def _reuse_finished(self, data: SplitData, run_id: str, progress: ProgressCallback | None,
+    def _halve(self, data: SplitData, rungs: list[Rung], run_id: str, progress: ProgressCallback | None,
+               on_start: Callable[[int, int], None] | None) -> None:
+        """Successive halving: run each rung's candidates, promote the best ``n_candidates`` of the next rung."""
+        candidates = list(range(len(self.config.grid())))
+        maximize = self.config.resolved_direction == "maximize"
+        for rung, following in zip(rungs, [*rungs[1:], None], strict=True):
+            specs = self.rung_specs(rung, candidates, data.fingerprint)
+            pending = self._reuse_finished(specs, run_id, progress, on_start if rung.rung == 0 else None)
+            self._execute(data, pending, run_id, progress)
+            if following is None:
+                return
+            records = {spec.candidate: self.metadata_tracker.get_experiment(run_id, spec.experiment_id)
+                       for spec in specs if spec.candidate is not None}
+            candidates = promote_rung(candidates, records, self.config.perf_metric, maximize,
+                                      following.n_candidates)
+
+    def _reuse_finished(self, specs: list[ExperimentSpec], run_id: str, progress: ProgressCallback | None,
                         on_start: Callable[[int, int], None] | None) -> list[ExperimentSpec]:
         """Copy verified finished experiments from earlier runs into this one; return the specs left to train."""
         pending: list[ExperimentSpec] = []
         reused: list[Experiment] = []
-        for spec in self.iter_specs(data.fingerprint):
+        for spec in specs:
             previous = self.reuse(spec, run_id)
             if previous is None:
                 pending.append(spec)
             else:
                 reused.append(previous)
-        run = self.metadata_tracker.update_run(run_id, reused=len(reused))
+        run = self.metadata_tracker.get_run(run_id)
+        run = self.metadata_tracker.update_run(run_id, reused=run.reused + len(reused))
         if on_start is not None:
             on_start(run.total, len(reused))
         for experiment in reused:
