@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.events.models import EventPattern
 
 from hyperparameter_tuner.emulator import (
     Emulator,
     EmulatorError,
     FunctionInvocationError,
     loads_template,
-    matches_pattern,
     s3_object_created_event,
     throttle,
 )
@@ -483,6 +483,27 @@ def test_a_disabled_rule_delivers_nothing(emulator: Emulator) -> None:
     assert emulator.invocations() == []
 
 
+def test_put_events_reach_the_lambda_targets_of_matching_rules(emulator: Emulator) -> None:
+    # Given: a rule sending the detail of "Ping" events to the reducer, which fails
+    events = emulator.client("events")
+    events.put_rule(Name="pings", EventPattern=json.dumps({"detail-type": ["Ping"]}))
+    target = {"Id": "reducer", "Arn": emulator.functions["ReducerFunction"].arn, "InputPath": "$.detail"}
+    events.put_targets(Rule="pings", Targets=[target])
+    control = json.dumps({"fail_reducer": True}).encode()
+    emulator.s3.put_object(Bucket=emulator.bucket_name, Key="control.json", Body=control)
+
+    # When: a publisher puts a matching and a non-matching event
+    detail = json.dumps({"run_id": "r"})
+    entries = [{"Source": "test", "DetailType": kind, "Detail": detail} for kind in ("Ping", "Pong")]
+    reply = events.put_events(Entries=entries)
+
+    # Then: the reducer received the matching event's detail once, and its failure is not the publisher's
+    assert reply["FailedEntryCount"] == 0
+    assert [(call.function, call.event, call.error) for call in emulator.invocations()] == [
+        ("ReducerFunction", {"run_id": "r"}, "RuntimeError")
+    ]
+
+
 def test_a_template_the_sam_translator_refuses_is_an_error(project: Path) -> None:
     template = project / "template.yaml"
     template.write_text(template.read_text().replace("Type: EventBridgeRule", "Type: NoSuchEventSource"))
@@ -594,4 +615,4 @@ def test_s3_object_created_event_has_the_eventbridge_shape() -> None:
 )
 def test_event_patterns(pattern: dict[str, Any], expected: bool) -> None:
     event = s3_object_created_event("data", "datasets/a.npz", "v", "e", 42)
-    assert matches_pattern(pattern, event) is expected
+    assert EventPattern.load(json.dumps(pattern)).matches_event(event) is expected  # type: ignore[arg-type]

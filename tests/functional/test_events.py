@@ -3,17 +3,18 @@ naming the field at fault otherwise."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.events.models import EventPattern
 
 from hyperparameter_tuner.aws.events import BadEventError, ExecutionEnded, RunRequest, parse_fan_out_event
 from hyperparameter_tuner.emulator import (
     execution_status_change_event,
     load_template,
-    matches_pattern,
     s3_object_created_event,
 )
 
@@ -21,6 +22,11 @@ LoadEvent = Callable[[str], dict[str, Any]]
 BUCKET = "hpt-emulator-databucket-123456789012"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = REPO_ROOT / "events"
+
+
+def matches_pattern(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """moto's EventBridge pattern matcher, the one the emulator delivers events with."""
+    return EventPattern.load(json.dumps(pattern)).matches_event(event)  # type: ignore[arg-type]
 
 
 def s3_event(key: str, version_id: str | None = "v1", etag: str = '"abc"') -> dict[str, Any]:

@@ -266,7 +266,9 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
             print(f"run {reply['run_id']}: {reply['total']} experiments in {reply['batches']} batches "
                   f"(emulated Step Functions)", file=sys.stderr)
 
-    result = emulate_run(args.config, args.data, template=args.template, on_started=started)
+    result = emulate_run(args.config, args.data, template=args.template, on_started=started, report=args.report)
+    if args.report:
+        print(f"wrote {args.report} (the Report function's reports/{result.run.run_id}.html)", file=sys.stderr)
     return _report(result, args, load_config(args.config).notes)
 
 
@@ -513,6 +515,8 @@ def _build_parser() -> _Parser:
     emulate.add_argument("--template", default="template.yaml", help="SAM template (default: template.yaml)")
     emulate.add_argument("--top", type=_positive_int, default=20, help="leaderboard rows to print (default: 20)")
     emulate.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    emulate.add_argument("--report", metavar="FILE",
+                         help="copy the run's HTML report (written by the emulated Report function) to FILE")
     emulate.set_defaults(handler=_cmd_emulate)
 
     submit = sub.add_parser("submit", help="start a run on a deployed stack")

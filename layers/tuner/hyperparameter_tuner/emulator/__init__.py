@@ -1,12 +1,8 @@
 """Run the AWS workflow of ``template.yaml`` locally: the template deployed as CloudFormation would (AWS's SAM
 translator, then moto's CloudFormation), every Lambda invocation routed to the function's real handler in this
-process. The README's "Rehearse without an account" says what is moto's and what is ours.
+process (the README's "Rehearse without an account"). Importing this package does not import moto (the ``emulator``
+extra); starting an :class:`Emulator` does.
 
-Importing this package does not import moto (the ``emulator`` extra); starting an :class:`Emulator` does.
-
-Examples
---------
->>> from hyperparameter_tuner.emulator import Emulator, throttle
 >>> with Emulator("template.yaml", retry_sleep=False) as emu:  # doctest: +SKIP
 ...     emu.add_fault(throttle(2, function="TrainerFunction"))
 ...     emu.s3.put_object(Bucket=emu.bucket_name, Key="datasets/iris/split.npz", Body=data)
@@ -18,9 +14,15 @@ Examples
 from __future__ import annotations
 
 from ._engine import Emulator
-from ._events import execution_status_change_event, matches_pattern, s3_object_created_event
-from ._faults import FunctionInvocationError, Invocation, lambda_service_error, throttle
-from ._runtime import LambdaContext
+from ._runtime import (
+    FunctionInvocationError,
+    Invocation,
+    LambdaContext,
+    execution_status_change_event,
+    lambda_service_error,
+    s3_object_created_event,
+    throttle,
+)
 from ._template import NOT_IN_MOTO, EmulatorError, Template, load_template, loads_template
 
 __all__ = [
@@ -35,7 +37,6 @@ __all__ = [
     "lambda_service_error",
     "load_template",
     "loads_template",
-    "matches_pattern",
     "s3_object_created_event",
     "throttle",
 ]

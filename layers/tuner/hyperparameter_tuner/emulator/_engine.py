@@ -3,48 +3,118 @@ real handler in this process (what is moto's and what is ours: the README's "Reh
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
 import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import traceback
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace, TracebackType
-from typing import Any
+from typing import Any, TextIO
 from unittest import mock
 
-from ._events import (
+from ._runtime import (
     DEFAULT_ACCOUNT_ID,
+    FaultHook,
+    FunctionInvocationError,
+    FunctionSpec,
+    Invocation,
+    LambdaContext,
     execution_status_change_event,
-    matches_pattern,
     s3_object_created_event,
     scheduled_event,
     target_input,
 )
-from ._faults import FaultHook, FunctionInvocationError, Invocation, is_service_error
-from ._runtime import FunctionSpec, HandlerLoader, LambdaContext, RoutedStream, ScopedEnviron, error_payload
-from ._template import EmulatorError, Template, load_template
+from ._template import EmulatorError, load_template
 
-__all__ = ["DEFAULT_ACCOUNT_ID", "Emulator"]
+__all__ = ["Emulator"]
 
 logger = logging.getLogger(__name__)
 
 _MOCK_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 # Variables that would send boto3 elsewhere than the mock (moto sets fake keys itself).
-_UNSET_ENVIRONMENT = (
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-)  # fmt: skip
+_UNSET_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+_current = threading.local()  # ``sandbox``: (environment, log) of the function this thread runs, if any
+_IMPORT_LOCK = threading.Lock()
+_STREAMS: dict[str, RoutedStream] = {}  # one per stream for the process (see RoutedStream)
+
+
+class SandboxEnviron(ChainMap[str, str]):
+    """``os.environ`` as a thread sees it: the environment of the function it runs (where its writes stay, as in a
+    Lambda sandbox) over ``base``, the process's own."""
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:  # no ChainMap.__init__: ``maps`` is per thread
+        self.base = base
+
+    @property
+    def maps(self) -> list[MutableMapping[str, str]]:  # type: ignore[override]
+        sandbox = getattr(_current, "sandbox", None)
+        return [sandbox[0], self.base] if sandbox else [self.base]
+
+    def copy(self) -> dict[str, str]:  # type: ignore[override]  # as os.environ.copy()
+        return dict(self)
+
+
+@contextmanager
+def sandbox(environment: dict[str, str], log: list[str]) -> Iterator[None]:
+    """Run a block as a function: ``environment`` in ``os.environ`` (see :class:`SandboxEnviron`), output to ``log``."""
+    previous = getattr(_current, "sandbox", None)
+    _current.sandbox = (environment, log)
+    try:
+        yield
+    finally:
+        _current.sandbox = previous
+
+
+@dataclass(eq=False)  # hashable by identity, as a stream is
+class RoutedStream:
+    """``sys.stdout`` or ``sys.stderr``: what a thread writes while it runs a function goes to that function's log
+    (in Lambda, not to the caller), the rest to ``base``. One per stream for the process (see ``Emulator``), so
+    loggers that bound it at a cold start keep routing in later emulators."""
+
+    base: TextIO
+
+    def write(self, text: str) -> int:
+        sandbox = getattr(_current, "sandbox", None)
+        if sandbox is None:
+            return self.base.write(text)
+        sandbox[1].append(text)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding...: the base stream's
+        return getattr(self.base, name)
+
+
+def import_file(name: str, file: Path) -> ModuleType:
+    """Import ``file`` as module ``name``, its folder first on ``sys.path`` as Lambda does for a handler's."""
+    module_spec = importlib.util.spec_from_file_location(name, file)
+    assert module_spec is not None and module_spec.loader is not None  # a .py file always has both
+    module = sys.modules[name] = importlib.util.module_from_spec(module_spec)
+    sys.path.insert(0, str(file.parent))
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    finally:
+        sys.path.remove(str(file.parent))
+    return module
 
 
 class Emulator:
     """Run the AWS workflow of a SAM template locally: moto for the services, handlers in-process.
 
-    On entry the emulator starts ``moto.mock_aws`` (Step Functions executing definitions, Lambda without
-    Docker), deploys the template as a CloudFormation stack (the SAM translator's output, created by moto), and
-    replaces moto's Lambda ``invoke`` so that every invocation (from Step Functions, from a handler, or from
-    :meth:`invoke`) runs the function's real handler in this process. On exit everything is undone.
+    On entry the emulator starts ``moto.mock_aws``, deploys the template as a CloudFormation stack (the SAM
+    translator's output, created by moto), and routes every Lambda invocation (from Step Functions, a handler, an
+    EventBridge rule, or :meth:`invoke`) to the function's real handler in this process. On exit all is undone.
 
     Parameters
     ----------
@@ -55,8 +125,7 @@ class Emulator:
     parameters : Mapping[str, str] or None, default None
         Values of template parameters (else their defaults).
     retry_sleep : bool, default True
-        When False, Step Functions retriers do not sleep between attempts (the intervals they asked for
-        are recorded in :attr:`retry_sleeps`).
+        When False, Step Functions retriers do not sleep; :attr:`retry_sleeps` records the intervals they asked for.
 
     Attributes
     ----------
@@ -64,12 +133,10 @@ class Emulator:
         Each resource of the stack: logical id to (CloudFormation type, physical id).
     functions : dict[str, FunctionSpec]
         Each ``AWS::Serverless::Function`` as deployed, by logical id, in template order.
-
-    Examples
-    --------
-    >>> with Emulator("template.yaml") as emu:  # doctest: +SKIP
-    ...     emu.s3.put_object(Bucket=emu.bucket_name, Key="datasets/a.npz", Body=b"...")
-    ...     emu.deliver_s3_object_created("datasets/a.npz")
+    s3, dynamodb, sfn, lambda_client : boto3 client
+        Clients bound to the mock (see :meth:`client`).
+    bucket_name, table_name, state_machine_arn : str
+        The physical id of the stack's only bucket, table and state machine.
     """
 
     _active_lock = threading.Lock()
@@ -77,14 +144,10 @@ class Emulator:
     stack_name = "hpt-emulator"  # the prefix of generated physical names
 
     def __init__(
-        self,
-        template: str | Path = "template.yaml",
-        *,
-        region: str = "us-east-1",
-        parameters: Mapping[str, str] | None = None,
-        retry_sleep: bool = True,
-    ) -> None:
-        self.template: Template = load_template(template)
+        self, template: str | Path = "template.yaml", *, region: str = "us-east-1",
+        parameters: Mapping[str, str] | None = None, retry_sleep: bool = True,
+    ) -> None:  # fmt: skip
+        self.template = load_template(template)
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
         self.retry_sleep = retry_sleep
@@ -92,19 +155,15 @@ class Emulator:
         self.resources: dict[str, tuple[str, str]] = {}
         self.functions: dict[str, FunctionSpec] = {}
         self._parameters = {name: str(value) for name, value in (parameters or {}).items()}
-        self._deployed: dict[str, Any] = {}
+        self._silent_buckets: dict[str, str] = {}  # name -> logical id of the stack's buckets without EventBridge
         self._exit_stack = ExitStack()
-        self._environ: ScopedEnviron | None = None
-        self._streams: list[RoutedStream] = []
         self._logs: dict[str, list[str]] = {}
         self._clients: dict[str, Any] = {}
+        self._modules: dict[str, ModuleType] = {}
         self._faults: list[FaultHook] = []
         self._invocations: list[Invocation] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._recorded = threading.Condition(self._lock)  # notified when an invocation is recorded
-        self._loader = HandlerLoader()
-
-    # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def __enter__(self) -> Emulator:
         self.start()
@@ -114,24 +173,21 @@ class Emulator:
         self.stop()
 
     def start(self) -> None:
-        """Start the mock and deploy the template.
-
-        Raises
-        ------
-        EmulatorError
-            If another emulator is running in this process, or the template cannot be emulated.
-        """
+        """Start the mock and deploy the template; :class:`EmulatorError` if another emulator is running in this
+        process or the template cannot be emulated."""
         with Emulator._active_lock:
             if Emulator._active is not None:
                 raise EmulatorError("another Emulator is already running in this process")
             Emulator._active = self
         try:
-            self._start()
+            self._patch()
+            self._deploy()
         except BaseException:
             self.stop()
             raise
 
-    def _start(self) -> None:
+    def _patch(self) -> None:
+        """Start the mock; moto's Lambda and EventBridge deliver to the handlers, each in its function's sandbox."""
         from moto import mock_aws
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.events.models import Rule
@@ -141,7 +197,7 @@ class Emulator:
         # Packaged code points at no S3 object: the handlers run from CodeUri (VALIDATE_LAMBDA_S3 is moto's switch).
         settings = {"AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region, "VALIDATE_LAMBDA_S3": "false"}
         stack.enter_context(mock.patch.dict(os.environ, settings))  # restores every variable on exit
-        for name in [name for name in os.environ if name in _UNSET_ENVIRONMENT or name.startswith("AWS_ENDPOINT_URL")]:
+        for name in [name for name in os.environ if name in _UNSET_VARIABLES or name.startswith("AWS_ENDPOINT_URL")]:
             del os.environ[name]
         stack.enter_context(mock_aws(config=_MOCK_CONFIG))  # type: ignore[call-overload]
         original_invoke, original_send = LambdaSimpleBackend.invoke, Rule.send_to_targets
@@ -149,75 +205,72 @@ class Emulator:
         def invoke(backend: Any, function_name: str, *args: Any) -> str | bytes | None:
             return self._dispatch(original_invoke, backend, function_name, *args)
 
-        def send_to_targets(rule: Rule, *args: Any, **kwargs: Any) -> None:
+        def send_to_targets(rule: Rule, event: Any, transform_input: bool = True) -> None:
+            """A PutEvents: moto delivers to the targets it knows, the emulator to the Lambda targets."""
             if rule.event_pattern.get_pattern():  # moto matches every event to a rule without one (a schedule)
-                original_send(rule, *args, **kwargs)
+                others = copy.copy(rule)  # moto refuses Lambda targets
+                others.targets = [target for target in rule.targets if target["Arn"].split(":")[2] != "lambda"]
+                original_send(others, event, transform_input)
+                try:
+                    self._deliver(rule, event)
+                except Exception:  # EventBridge invokes its targets asynchronously: the publisher sees no error
+                    logger.warning("rule %s: a target failed", rule.name, exc_info=True)
 
         stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
-        if not self.retry_sleep:
-            stack.enter_context(mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=self._retry_sleep)))
+        if not self.retry_sleep:  # the retrier's time.sleep records the interval instead
+            no_sleep = SimpleNamespace(sleep=self.retry_sleeps.append)
+            stack.enter_context(mock.patch.object(retrier_decl, "time", no_sleep))
         for name in ("stdout", "stderr"):
-            stream, replaced = RoutedStream.install(name)
-            self._streams.append(stream)
-            stack.callback(stream.uninstall, name, replaced)
-        self._environ = ScopedEnviron(os.environ)
-        stack.enter_context(mock.patch.object(os, "environ", self._environ))  # per-thread function environments
+            current = getattr(sys, name)
+            stream = _STREAMS.setdefault(name, RoutedStream(current))
+            if current is not stream:
+                stream.base = current
+            stack.enter_context(mock.patch.object(sys, name, stream))
+        stack.enter_context(mock.patch.object(os, "environ", SandboxEnviron(os.environ)))
         stack.callback(self._stop_running_executions)
-        self._deploy()
 
     def stop(self) -> None:
         """Stop running executions, undo every patch, stop the mock and restore the environment."""
         try:
             self._exit_stack.close()
         finally:
-            self._environ = None
-            self._streams.clear()
-            self._loader.unload()
+            for logical_id in self._modules:
+                sys.modules.pop(f"_hpt_emulated_{logical_id}", None)
+            self._modules.clear()
             self._clients.clear()
             with Emulator._active_lock:
                 if Emulator._active is self:
                     Emulator._active = None
 
-    def _retry_sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.retry_sleeps.append(seconds)
-
     def _stop_running_executions(self, timeout: float = 10.0) -> None:
-        running = [
-            execution["executionArn"]
-            for arn in self._physical_ids("AWS::StepFunctions::StateMachine")
-            for execution in self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
-        ]
-        for execution_arn in running:
-            logger.warning("stopping execution %s still running at emulator shutdown", execution_arn)
-            for _ in range(200):  # moto 5.2.5 raises AttributeError until the execution's worker thread has started
-                try:
-                    self.sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
-                    break
-                except AttributeError:
-                    time.sleep(0.05)
-            else:
-                logger.warning("could not stop execution %s: it never started", execution_arn)
         deadline = time.monotonic() + timeout
-        for execution_arn in running:
-            with suppress(TimeoutError):
-                self.wait_for_execution(execution_arn, timeout=max(0.0, deadline - time.monotonic()))
-
-    # -- the stack ----------------------------------------------------------------------------------------------
+        for _, arn in self._of_type("AWS::StepFunctions::StateMachine"):
+            for execution in self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                execution_arn = execution["executionArn"]
+                logger.warning("stopping execution %s still running at emulator shutdown", execution_arn)
+                while time.monotonic() < deadline:  # moto 5.2.5 raises AttributeError until its thread has started
+                    with suppress(AttributeError):
+                        self.sfn.stop_execution(executionArn=execution_arn, cause="emulator shutdown")
+                        break
+                    time.sleep(0.05)
+                else:
+                    logger.warning("could not stop execution %s: it never started", execution_arn)
+                with suppress(TimeoutError):
+                    self.wait_for_execution(execution_arn, timeout=max(0.0, deadline - time.monotonic()))
 
     def _deploy(self) -> None:
         """Create the template's stack in moto, then do what moto's CloudFormation leaves undone."""
         from moto.stepfunctions import models as sfn_models
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-        self._deployed = self.template.to_cloudformation(self._parameters, self.region, self.account_id)
+        cfn = self.template.to_cloudformation(self._parameters, self.region, self.account_id)
         cloudformation = self.client("cloudformation")
         # moto's CloudFormation creates state machines in its Step Functions backend that does not execute them.
         with mock.patch.object(sfn_models, "stepfunctions_backends", stepfunctions_parser_backends):
             cloudformation.create_stack(
                 StackName=self.stack_name,
-                TemplateBody=json.dumps(self._deployed),
+                TemplateBody=json.dumps(cfn),
                 Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in self._parameters.items()],
                 Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
             )
@@ -225,12 +278,15 @@ class Emulator:
         if stack["StackStatus"] != "CREATE_COMPLETE":
             raise EmulatorError(f"stack {self.stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
         for resource in cloudformation.describe_stack_resources(StackName=self.stack_name)["StackResources"]:
-            logical_id, physical_id = resource["LogicalResourceId"], resource.get("PhysicalResourceId", "")
-            self.resources[logical_id] = (resource["ResourceType"], physical_id)
-        for logical_id in self._logical_ids("AWS::S3::Bucket"):  # moto's AWS::S3::Bucket ignores versioning
-            versioning = self._deployed_properties(logical_id).get("VersioningConfiguration")
-            if versioning:
-                self.s3.put_bucket_versioning(Bucket=self.resources[logical_id][1], VersioningConfiguration=versioning)
+            kind, physical_id = resource["ResourceType"], resource.get("PhysicalResourceId", "")
+            self.resources[resource["LogicalResourceId"]] = (kind, physical_id)
+        for logical_id, name in self._of_type("AWS::S3::Bucket"):  # moto's AWS::S3::Bucket ignores both properties
+            properties = cfn["Resources"][logical_id].get("Properties") or {}
+            if versioning := properties.get("VersioningConfiguration"):
+                self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)
+            eventbridge = (properties.get("NotificationConfiguration") or {}).get("EventBridgeConfiguration") or {}
+            if str(eventbridge.get("EventBridgeEnabled")).lower() != "true":
+                self._silent_buckets[name] = logical_id
         for logical_id, resource in self.template.resources.items():
             if resource.get("Type") == "AWS::Serverless::Function" and logical_id in self.resources:
                 self.functions[logical_id] = self._function_spec(logical_id)
@@ -247,28 +303,19 @@ class Emulator:
             int(config["MemorySize"]), float(config["Timeout"]), {key: str(value) for key, value in variables.items()},
         )  # fmt: skip
 
-    def _deployed_properties(self, logical_id: str) -> dict[str, Any]:
-        properties: dict[str, Any] = self._deployed["Resources"][logical_id].get("Properties") or {}
-        return properties
-
-    def _logical_ids(self, resource_type: str) -> list[str]:
-        return [logical_id for logical_id, (kind, _) in self.resources.items() if kind == resource_type]
-
-    def _physical_ids(self, resource_type: str) -> list[str]:
-        return [self.resources[logical_id][1] for logical_id in self._logical_ids(resource_type)]
+    def _of_type(self, resource_type: str) -> list[tuple[str, str]]:
+        """(logical id, physical id) of each resource of the stack of that type."""
+        return [(logical_id, name) for logical_id, (kind, name) in self.resources.items() if kind == resource_type]
 
     def _only(self, resource_type: str) -> str:
-        found = self._physical_ids(resource_type)
+        found = [physical_id for _, physical_id in self._of_type(resource_type)]
         if len(found) != 1:
             raise EmulatorError(f"the stack has {len(found)} {resource_type} ({found}); use Emulator.resources")
         return found[0]
 
-    # -- clients and names --------------------------------------------------------------------------------------
-
     def client(self, service: str) -> Any:
-        """Return a boto3 client for ``service`` (``s3``, ``stepfunctions``, ...) bound to the mock, cached (typed
-        ``Any`` so callers need no boto3 stubs)."""
-        self._require_environ()
+        """Return a boto3 client for ``service`` bound to the mock, cached (typed ``Any``: callers need no stubs)."""
+        self._require_running()
         with self._lock:
             if service not in self._clients:
                 import boto3
@@ -276,57 +323,26 @@ class Emulator:
                 self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
             return self._clients[service]
 
-    @property
-    def s3(self) -> Any:
-        """A boto3 S3 client bound to the mock."""
-        return self.client("s3")
-
-    @property
-    def dynamodb(self) -> Any:
-        """A boto3 DynamoDB client bound to the mock."""
-        return self.client("dynamodb")
-
-    @property
-    def sfn(self) -> Any:
-        """A boto3 Step Functions client bound to the mock."""
-        return self.client("stepfunctions")
-
-    @property
-    def lambda_client(self) -> Any:
-        """A boto3 Lambda client bound to the mock."""
-        return self.client("lambda")
+    s3 = property(lambda self: self.client("s3"))
+    dynamodb = property(lambda self: self.client("dynamodb"))
+    sfn = property(lambda self: self.client("stepfunctions"))
+    lambda_client = property(lambda self: self.client("lambda"))
 
     @property
     def bucket_name(self) -> str:
-        """Name of the stack's only bucket."""
         return self._only("AWS::S3::Bucket")
 
     @property
     def table_name(self) -> str:
-        """Name of the stack's only DynamoDB table."""
         return self._only("AWS::DynamoDB::Table")
 
     @property
     def state_machine_arn(self) -> str:
-        """ARN of the stack's only state machine."""
         return self._only("AWS::StepFunctions::StateMachine")
 
-    # -- invocations and events ---------------------------------------------------------------------------------
-
     def invoke(self, function_logical_id: str, event: Any) -> Any:
-        """Invoke a function synchronously through moto's Lambda API, as Lambda would.
-
-        Parameters
-        ----------
-        function_logical_id : str
-            Logical id of an ``AWS::Serverless::Function``.
-        event : Any
-            The event (JSON-serialisable).
-
-        Returns
-        -------
-        Any
-            The handler's decoded return value.
+        """Invoke a function (its logical id) synchronously with a JSON-serialisable ``event`` through moto's Lambda
+        API, as Lambda would; return the handler's decoded return value.
 
         Raises
         ------
@@ -341,53 +357,36 @@ class Emulator:
         return payload
 
     def deliver_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Deliver an event to the functions targeted by the enabled rules of the default bus that match it.
-
-        The rules, patterns and targets are the stack's, as moto's EventBridge holds them, and matching is moto's.
-        Each target is invoked synchronously with what EventBridge sends it (``Input``, ``InputPath`` or the event).
-
-        Parameters
-        ----------
-        event : Mapping
-            The event (e.g. from :func:`s3_object_created_event`).
-
-        Returns
-        -------
-        dict
-            Each invoked function's logical id mapped to its result, in template order.
-        """
+        """Deliver an event (e.g. from :func:`s3_object_created_event`) to the functions targeted by the enabled
+        rules of the default bus that match it (the stack's rules as moto holds them; moto's matching), each invoked
+        synchronously with what EventBridge sends it; return each one's result by logical id, in template order."""
         results: dict[str, Any] = {}
-        for page in self.client("events").get_paginator("list_rules").paginate(EventBusName="default"):
-            for rule in page["Rules"]:
-                pattern = rule.get("EventPattern") if rule.get("State") == "ENABLED" else None
-                if pattern and matches_pattern(json.loads(pattern), event):
-                    results.update(self._invoke_targets(rule["Name"], event))
-        order = list(self.functions)
-        return dict(sorted(results.items(), key=lambda item: order.index(item[0])))
+        for rule in self._rules().values():
+            results.update(self._deliver(rule, event))
+        return {logical_id: results[logical_id] for logical_id in self.functions if logical_id in results}
 
-    def _invoke_targets(self, rule_name: str, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Invoke the emulated functions that a rule targets with ``event``; return their results by logical id."""
+    def _rules(self) -> dict[str, Any]:
+        """The rules of the default bus, by name, as moto's EventBridge holds them (a copy of its mapping)."""
+        from moto.events.models import events_backends
+
+        return dict(events_backends[self.account_id][self.region].event_buses["default"].rules)
+
+    def _deliver(self, rule: Any, event: Mapping[str, Any], tick: bool = False) -> dict[str, Any]:
+        """What EventBridge does with an event on one enabled rule that matches it (or at a ``tick`` of a schedule,
+        a rule without a pattern, which no event matches): invoke each emulated function it targets with its input;
+        return their results by logical id."""
+        pattern = rule.event_pattern
+        if rule.state != "ENABLED" or not (tick or pattern.get_pattern() and pattern.matches_event(dict(event))):
+            return {}
         results: dict[str, Any] = {}
-        for target in self.client("events").list_targets_by_rule(Rule=rule_name)["Targets"]:
-            spec = self._function_by_name(target["Arn"])
-            if spec is not None:
+        for target in rule.targets:
+            if (spec := self._function_named(target["Arn"])) is not None:
                 results[spec.logical_id] = self.invoke(spec.logical_id, target_input(target, event))
         return results
 
     def deliver_s3_object_created(self, key: str, bucket: str | None = None) -> dict[str, Any]:
-        """Deliver the EventBridge "Object Created" event of an existing object, as S3 would.
-
-        Parameters
-        ----------
-        key : str
-            Object key.
-        bucket : str or None, default None
-            Bucket name (the stack's only bucket when omitted).
-
-        Returns
-        -------
-        dict
-            Results of the invoked functions (see :meth:`deliver_event`).
+        """Deliver the EventBridge "Object Created" event of an existing object (in ``bucket``, by default the stack's
+        only one), as S3 would; return what :meth:`deliver_event` returns.
 
         Raises
         ------
@@ -395,43 +394,25 @@ class Emulator:
             If the stack's bucket does not send events to EventBridge (S3 would then deliver nothing).
         """
         bucket_name = bucket or self.bucket_name
-        for logical_id in self._logical_ids("AWS::S3::Bucket"):
-            notification = self._deployed_properties(logical_id).get("NotificationConfiguration") or {}
-            enabled = (notification.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled")
-            if self.resources[logical_id][1] == bucket_name and str(enabled).lower() != "true":
-                raise EmulatorError(
-                    f"bucket {logical_id} has no NotificationConfiguration.EventBridgeConfiguration."
-                    "EventBridgeEnabled: true, so S3 would not send Object Created events to EventBridge"
-                )
+        if bucket_name in self._silent_buckets:  # S3 would send EventBridge no event
+            raise EmulatorError(f"bucket {self._silent_buckets[bucket_name]} has no NotificationConfiguration."
+                                "EventBridgeConfiguration.EventBridgeEnabled: true")  # fmt: skip
         head = self.s3.head_object(Bucket=bucket_name, Key=key)
         version_id = None if head.get("VersionId") in (None, "null") else head["VersionId"]
-        size = int(head["ContentLength"])
-        event = s3_object_created_event(
-            bucket_name, key, version_id, head["ETag"], size, region=self.region, account_id=self.account_id
-        )
+        event = s3_object_created_event(bucket_name, key, version_id, head["ETag"], int(head["ContentLength"]),
+                                        region=self.region, account_id=self.account_id)  # fmt: skip
         return self.deliver_event(event)
 
     def deliver_execution_status_change(self, execution_arn: str) -> dict[str, Any]:
         """Deliver the "Execution Status Change" event of an execution as it is now, as Step Functions does; return
         the results of the functions whose rules match (see :meth:`deliver_event`)."""
-        reply = dict(self.sfn.describe_execution(executionArn=execution_arn))
-        reply.pop("ResponseMetadata", None)
-        return self.deliver_event(execution_status_change_event(reply, region=self.region, account_id=self.account_id))
+        now = self.sfn.describe_execution(executionArn=execution_arn)
+        return self.deliver_event(execution_status_change_event(now, region=self.region, account_id=self.account_id))
 
     def fire_schedule(self, name: str | None = None) -> dict[str, Any]:
         """Fire a scheduled rule of the stack once, as EventBridge does at a tick: each target receives its ``Input``
-        or, without one, the "Scheduled Event" (see :func:`scheduled_event`). A disabled rule never fires.
-
-        Parameters
-        ----------
-        name : str or None, default None
-            The event source's key under the function's ``Events`` (e.g. ``"Schedule"``) or the rule's name; the
-            template's only schedule when omitted.
-
-        Returns
-        -------
-        dict
-            The targeted function's logical id mapped to its result.
+        or, without one, the "Scheduled Event"; return the results by logical id. ``name`` is the event source's key
+        under the function's ``Events`` (e.g. ``"Schedule"``) or the rule's name; omitted, the only schedule fires.
 
         Raises
         ------
@@ -452,37 +433,16 @@ class Emulator:
             what = f"schedule {name!r}" if name else "schedule"
             raise EmulatorError(f"the template has {len(found)} matching {what}s{have}")
         ((logical_id, event_name, rule_name),) = found
-        rule = self.client("events").describe_rule(Name=rule_name)
-        if rule.get("State") != "ENABLED":
-            state = rule.get("State")
-            raise EmulatorError(f"{logical_id}.{event_name}: the rule is {state}; EventBridge would not fire it")
-        event = scheduled_event(rule["Arn"], region=self.region, account_id=self.account_id)
-        return self._invoke_targets(rule_name, event)
+        rule = self._rules()[rule_name]
+        if rule.state != "ENABLED":
+            raise EmulatorError(f"{logical_id}.{event_name}: the rule is {rule.state}; EventBridge would not fire it")
+        return self._deliver(rule, scheduled_event(rule.arn, region=self.region, account_id=self.account_id), tick=True)
 
     def wait_for_execution(
         self, execution_arn: str, timeout: float = 60.0, poll_interval: float = 0.05
     ) -> dict[str, Any]:
-        """Poll an execution until it is no longer ``RUNNING``.
-
-        Parameters
-        ----------
-        execution_arn : str
-            The execution.
-        timeout : float, default 60.0
-            Seconds to wait.
-        poll_interval : float, default 0.05
-            Seconds between polls.
-
-        Returns
-        -------
-        dict
-            The final ``DescribeExecution`` reply.
-
-        Raises
-        ------
-        TimeoutError
-            If the execution is still running after ``timeout`` seconds.
-        """
+        """Poll an execution every ``poll_interval`` seconds until it is no longer ``RUNNING``; return the final
+        ``DescribeExecution`` reply, or raise :class:`TimeoutError` if it still runs after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while (reply := self.sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
             if time.monotonic() >= deadline:
@@ -511,63 +471,57 @@ class Emulator:
         return len(self.invocations(function_logical_id))
 
     def wait_for_invocations(self, function_logical_id: str, count: int, timeout: float = 120.0) -> None:
-        """Block until ``count`` invocations of ``function_logical_id`` have returned (woken by each one).
-
-        Raises
-        ------
-        TimeoutError
-            When they have not after ``timeout`` seconds: a safety bound, not a measurement.
-        """
+        """Block until ``count`` invocations of ``function_logical_id`` have returned (woken by each one);
+        :class:`TimeoutError` when they have not after ``timeout`` seconds (a safety bound, not a measurement)."""
         with self._recorded:
-            if not self._recorded.wait_for(lambda: self._count(function_logical_id) >= count, timeout):
-                raise TimeoutError(f"{function_logical_id}: {self._count(function_logical_id)} invocations, "
-                                   f"not {count}")
-
-    def _count(self, function_logical_id: str) -> int:
-        return sum(1 for call in self._invocations if call.function == function_logical_id)
+            if not self._recorded.wait_for(lambda: self.invocation_count(function_logical_id) >= count, timeout):
+                have = self.invocation_count(function_logical_id)
+                raise TimeoutError(f"{function_logical_id}: {have} invocations, not {count}")
 
     def handler_module(self, function_logical_id: str) -> ModuleType:
         """Return the function's handler module (one per function, shared by its warm invocations), loading it
         (its cold start) if needed, to inspect its globals."""
+        self._require_running()
         spec = self._function(function_logical_id)
-        with self._require_environ().scoped(spec.environment):
-            self._loader.handler(spec)
-        return self._loader.modules[function_logical_id]
+        with sandbox(dict(spec.environment), self._logs.setdefault(spec.logical_id, [])):
+            self._handler(spec)
+        return self._modules[function_logical_id]
 
     def function_logs(self, function_logical_id: str) -> str:
         """Return everything the function's handler wrote to stdout or stderr so far, in order (its log)."""
-        with self._lock:
-            return "".join(self._logs.get(function_logical_id, []))
+        return "".join(self._logs.get(function_logical_id, []))
 
     def _dispatch(
         self, original: Callable[..., str | bytes | None], backend: Any, function_name: str, qualifier: str | None,
         body: Any, headers: Any, response_headers: Any,
     ) -> str | bytes | None:  # fmt: skip
         """moto's ``LambdaSimpleBackend.invoke``: run the function's handler as the Lambda runtime would."""
-        spec = self._function_by_name(function_name)
+        from moto.core.exceptions import ServiceException
+        from werkzeug.exceptions import HTTPException
+
+        spec = self._function_named(function_name)
         if spec is None:
             return original(backend, function_name, qualifier, body, headers, response_headers)
-        event, started, context = json.loads(body) if body else {}, time.monotonic(), LambdaContext.for_function(spec)
-        with self._lock:
-            faults = list(self._faults)
-        error, value = None, None
+        event, started = json.loads(body) if body else {}, time.monotonic()
+        context = LambdaContext(spec.name, spec.arn, spec.memory_mb, spec.timeout_s)
+        error, value, returned = None, None, False
         try:
-            for hook in faults:
+            for hook in self._faults.copy():
                 hook(spec.logical_id, event)
-            with self._require_environ().scoped(spec.environment), self._captured_output(spec.logical_id):
-                value = self._loader.handler(spec)(event, context)
-            try:
-                return json.dumps(value).encode()
-            except (TypeError, ValueError) as exc:
-                raise _MarshalError(f"Unable to marshal response: {exc}") from exc
+            with sandbox(dict(spec.environment), self._logs.setdefault(spec.logical_id, [])):
+                value = self._handler(spec)(event, context)
+            returned = True
+            return json.dumps(value).encode()
         except Exception as exc:
-            if is_service_error(exc):  # a Lambda service error: moto replies with it, Step Functions sees Lambda.<Code>
+            if isinstance(exc, HTTPException | ServiceException):  # moto's Lambda service replies with it
                 error = getattr(exc, "error_type", type(exc).__name__)
                 raise
-            value = error_payload(exc, context.aws_request_id)
-            if isinstance(exc, _MarshalError):
-                value["errorType"] = "Runtime.MarshalError"
-            error = value["errorType"]
+            # As the Lambda Python runtime reports an exception, or a return value it cannot serialise.
+            error = "Runtime.MarshalError" if returned else type(exc).__name__
+            message = f"Unable to marshal response: {exc}" if returned else str(exc)
+            stack_trace = [frame.rstrip("\n") for frame in traceback.format_tb(exc.__traceback__)]
+            value = {"errorMessage": message, "errorType": error, "requestId": context.aws_request_id,
+                     "stackTrace": stack_trace}  # fmt: skip
             logger.debug("%s raised %s", spec.logical_id, error, exc_info=exc)
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(value).encode()
@@ -576,32 +530,30 @@ class Emulator:
                 self._invocations.append(Invocation(spec.logical_id, event, error, value, started, time.monotonic()))
                 self._recorded.notify_all()
 
-    @contextmanager
-    def _captured_output(self, logical_id: str) -> Iterator[None]:
-        def sink(text: str) -> None:
-            with self._lock:
-                self._logs.setdefault(logical_id, []).append(text)
+    def _handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
+        """The handler of ``spec``, its module imported on first use (its cold start)."""
+        module_path, _, attribute = spec.handler.rpartition(".")
+        file = spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
+        with _IMPORT_LOCK:
+            if spec.logical_id not in self._modules:
+                if not module_path or not file.is_file():
+                    raise EmulatorError(f"{spec.logical_id}: no handler module {file} for Handler {spec.handler!r}")
+                self._modules[spec.logical_id] = import_file(f"_hpt_emulated_{spec.logical_id}", file)
+        function = getattr(self._modules[spec.logical_id], attribute, None)
+        if not callable(function):
+            raise EmulatorError(f"{spec.logical_id}: {file} has no callable {attribute!r}")
+        return function
 
-        with ExitStack() as stack:
-            for stream in self._streams:
-                stack.enter_context(stream.captured(sink))
-            yield
-
-    def _require_environ(self) -> ScopedEnviron:
-        if self._environ is None:
+    def _require_running(self) -> None:
+        if Emulator._active is not self:
             raise EmulatorError("the emulator is not running")
-        return self._environ
 
     def _function(self, logical_id: str) -> FunctionSpec:
-        try:
-            return self.functions[logical_id]
-        except KeyError:
-            raise EmulatorError(f"no function {logical_id!r} in the template (have {sorted(self.functions)})") from None
+        if logical_id not in self.functions:
+            raise EmulatorError(f"no function {logical_id!r} in the template (have {sorted(self.functions)})")
+        return self.functions[logical_id]
 
-    def _function_by_name(self, function_name: str) -> FunctionSpec | None:
+    def _function_named(self, function_name: str) -> FunctionSpec | None:
+        """The function that a name, ARN or qualified name designates, if it is one of the template's."""
         name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name.split(":")[0]
         return next((spec for spec in self.functions.values() if spec.name == name), None)
-
-
-class _MarshalError(Exception):
-    """The handler's return value is not JSON-serialisable."""

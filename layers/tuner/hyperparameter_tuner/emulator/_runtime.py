@@ -1,31 +1,109 @@
-"""An in-process stand-in for the Lambda Python runtime: handler loading, the context object, and a per-thread
-environment and output, so that concurrent invocations of different functions each see only their own."""
+"""What the emulated services hand a function and its callers: the events EventBridge delivers (and what a rule's
+target receives; matching is moto's), the Lambda context object, the record of each call, and fault hooks."""
 
 from __future__ import annotations
 
-import importlib.util
-import io
-import sys
-import threading
+import itertools
+import json
 import time
-import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TextIO
+from typing import Any
+from urllib.parse import quote_plus
 
 from ._template import EmulatorError
 
-__all__ = ["FunctionSpec", "HandlerLoader", "LambdaContext", "RoutedStream", "ScopedEnviron", "error_payload"]
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+def _envelope(
+    source: str, detail_type: str, resource: str, detail: dict[str, Any], region: str, account_id: str,
+    when: datetime | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    time_ = (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source, "account": account_id,
+        "time": time_, "region": region, "resources": [resource], "detail": detail,
+    }  # fmt: skip
+
+
+def s3_object_created_event(
+    bucket: str, key: str, version_id: str | None, etag: str, size: int, *,
+    region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT_ID,
+) -> dict[str, Any]:  # fmt: skip
+    """The EventBridge "Object Created" event S3 sends for an object ``PutObject`` wrote. The key is form-encoded
+    as S3 encodes it (``quote_plus``, ``/`` kept); ``version_id`` is omitted when ``None``; the ETag loses its quotes.
+
+    Examples
+    --------
+    >>> event = s3_object_created_event("data", "datasets/iris.npz", "v1", '"abc"', 10)
+    >>> event["detail-type"], event["detail"]["object"]["etag"], event["detail"]["object"]["version-id"]
+    ('Object Created', 'abc', 'v1')
+    """
+    obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "size": size, "etag": etag.strip('"')}
+    if version_id is not None:
+        obj["version-id"] = version_id
+    obj["sequencer"] = f"{int(datetime.now(UTC).timestamp() * 1_000_000):016X}"
+    detail = {
+        "version": "0", "bucket": {"name": bucket}, "object": obj, "request-id": uuid.uuid4().hex[:16].upper(),
+        "requester": account_id, "source-ip-address": "127.0.0.1", "reason": "PutObject",
+    }  # fmt: skip
+    return _envelope("aws.s3", "Object Created", f"arn:aws:s3:::{bucket}", detail, region, account_id)
+
+
+def scheduled_event(rule_arn: str, *, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT_ID) -> dict:
+    """The "Scheduled Event" EventBridge sends to a scheduled rule's target that has no ``Input``."""
+    return _envelope("aws.events", "Scheduled Event", rule_arn, {}, region, account_id)
+
+
+def execution_status_change_event(
+    execution: Mapping[str, Any], *, region: str = "us-east-1", account_id: str = DEFAULT_ACCOUNT_ID
+) -> dict[str, Any]:
+    """The "Step Functions Execution Status Change" event of a ``DescribeExecution`` reply (dates in epoch ms).
+
+    Examples
+    --------
+    >>> event = execution_status_change_event({"executionArn": "arn:aws:states:us-east-1:1:execution:sm:run-1",
+    ...     "stateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:sm", "name": "run-1", "status": "ABORTED"})
+    >>> event["source"], event["detail-type"], event["detail"]["status"]
+    ('aws.states', 'Step Functions Execution Status Change', 'ABORTED')
+    """
+    dates = {key: execution.get(key) for key in ("startDate", "stopDate")}
+    detail = {key: execution.get(key) for key in ("executionArn", "stateMachineArn", "name", "status")}
+    detail.update({key: int(value.timestamp() * 1000) if isinstance(value, datetime) else None
+                   for key, value in dates.items()})  # fmt: skip
+    detail.update({key: execution.get(key) for key in ("input", "output")})
+    detail["inputDetails"] = {"included": True}
+    detail["outputDetails"] = {"included": True} if execution.get("output") is not None else None
+    detail.update({key: execution.get(key) for key in ("error", "cause")})
+    stopped = dates["stopDate"] if isinstance(dates["stopDate"], datetime) else None
+    kind = "Step Functions Execution Status Change"
+    return _envelope("aws.states", kind, execution["executionArn"], detail, region, account_id, stopped)
+
+
+def target_input(target: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
+    """What a rule target (as moto holds it) receives: its ``Input``, what its ``InputPath`` selects, or the event."""
+    if "InputTransformer" in target:
+        raise EmulatorError("EventBridge InputTransformer is not supported by the emulator")
+    if "Input" in target:
+        return json.loads(target["Input"])
+    from jsonpath_ng import parse
+
+    matches = parse(target.get("InputPath", "$")).find(event)
+    return matches[0].value if matches else None
+
+
+FaultHook = Callable[[str, Any], None]
+"""Called as ``hook(function_logical_id, event)`` before each invocation; raising injects a fault: a moto
+``JsonRESTError`` (see :func:`lambda_service_error`) is a Lambda service error, anything else a handler error."""
 
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One deployed ``AWS::Serverless::Function``: logical id, physical name and ARN, the ``CodeUri`` folder, and
-    its ``Handler``, ``MemorySize``, ``Timeout`` and ``Environment.Variables`` as Lambda holds them."""
+    """One deployed ``AWS::Serverless::Function``, as Lambda holds it, and its ``CodeUri`` folder."""
 
     logical_id: str
     name: str
@@ -60,160 +138,48 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
 
-    @classmethod
-    def for_function(cls, spec: FunctionSpec) -> LambdaContext:
-        return cls(spec.name, spec.arn, spec.memory_mb, spec.timeout_s)
+
+@dataclass(frozen=True)
+class Invocation:
+    """One call that reached an emulated function: ``function`` (logical id), the decoded ``event``, ``error`` (None
+    on success, else the handler exception's class or the service error's code), ``result`` (return value or error
+    payload), and ``time.monotonic()`` when it ``started`` and ``finished``."""
+
+    function: str
+    event: Any
+    error: str | None
+    result: Any
+    started: float
+    finished: float
 
 
-def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
-    """A handler exception as the Lambda Python runtime reports it."""
-    frames = [frame.rstrip("\n") for frame in traceback.format_tb(exc.__traceback__)]
-    return {"errorMessage": str(exc), "errorType": type(exc).__name__, "requestId": request_id, "stackTrace": frames}
+class FunctionInvocationError(EmulatorError):
+    """A direct :meth:`Emulator.invoke` returned a function error (``payload``: ``errorType``, ``errorMessage``...)."""
+
+    def __init__(self, function: str, payload: dict[str, Any]) -> None:
+        self.function, self.payload = function, payload
+        super().__init__(f"{function} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
 
 
-class ScopedEnviron(MutableMapping[str, str]):
-    """``os.environ`` with a per-thread overlay: reads look in the calling thread's overlay first; writes to a name
-    in the overlay stay there (as in one Lambda sandbox), others go to ``base``, the real ``os.environ``."""
+def lambda_service_error(
+    code: str = "TooManyRequestsException", message: str = "Rate exceeded", status: int = 429
+) -> Exception:
+    """A Lambda service error (a moto ``JsonRESTError``) for a :data:`FaultHook` to raise: moto returns it instead of
+    running the handler; Step Functions reports it as ``Lambda.<code>`` (what the state machine's ``Retry`` matches)."""
+    from moto.core.exceptions import JsonRESTError
 
-    def __init__(self, base: MutableMapping[str, str]) -> None:
-        self.base = base
-        self._local = threading.local()
-
-    def _overlay(self) -> dict[str, str]:
-        return getattr(self._local, "overlay", None) or {}
-
-    @contextmanager
-    def scoped(self, variables: Mapping[str, str]) -> Iterator[None]:
-        previous = getattr(self._local, "overlay", None)
-        self._local.overlay = {**(previous or {}), **variables}
-        try:
-            yield
-        finally:
-            self._local.overlay = previous
-
-    def __getitem__(self, key: str) -> str:
-        overlay = self._overlay()
-        return overlay[key] if key in overlay else self.base[key]
-
-    def __setitem__(self, key: str, value: str) -> None:
-        overlay = self._overlay()
-        (overlay if key in overlay else self.base)[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        overlay = self._overlay()
-        del (overlay if key in overlay else self.base)[key]
-
-    def __iter__(self) -> Iterator[str]:
-        overlay = self._overlay()
-        yield from overlay
-        yield from (key for key in self.base if key not in overlay)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def copy(self) -> dict[str, str]:
-        return dict(self)
+    error = JsonRESTError(code, message)
+    error.code = status
+    return error
 
 
-class HandlerLoader:
-    """Import each function's handler module once (its cold start), under a module name of its own."""
+def throttle(times: int, *, function: str | None = None, when: Callable[[Any], bool] | None = None) -> FaultHook:
+    """A fault hook (for :meth:`Emulator.add_fault`) that fails the first ``times`` invocations of ``function`` (a
+    logical id; any when None) whose event satisfies ``when`` (any when None) with ``TooManyRequestsException``."""
+    matched = itertools.count()  # next() on it is atomic: concurrent invocations each get their own number
 
-    _import_lock = threading.Lock()
+    def hook(function_id: str, event: Any) -> None:
+        if function in (None, function_id) and (when is None or when(event)) and next(matched) < times:
+            raise lambda_service_error()
 
-    def __init__(self) -> None:
-        self.modules: dict[str, ModuleType] = {}
-
-    def handler(self, spec: FunctionSpec) -> Callable[[Any, Any], Any]:
-        """Return the handler callable of ``spec``, importing its module on first use (its cold start)."""
-        module_path, _, attribute = spec.handler.rpartition(".")
-        with self._import_lock:
-            module = self.modules.get(spec.logical_id)
-            if module is None:
-                file = spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-                if not module_path or not file.is_file():
-                    raise EmulatorError(f"{spec.logical_id}: no handler module {file} for Handler {spec.handler!r}")
-                module = self.modules[spec.logical_id] = self._import(f"_hpt_emulated_{spec.logical_id}", file)
-        function = getattr(module, attribute, None)
-        if not callable(function):
-            raise EmulatorError(f"{spec.logical_id}: {module.__file__} has no callable {attribute!r}")
-        return function
-
-    @staticmethod
-    def _import(name: str, file: Path) -> ModuleType:
-        module_spec = importlib.util.spec_from_file_location(name, file)
-        if module_spec is None or module_spec.loader is None:
-            raise EmulatorError(f"cannot import {file}")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module
-        sys.path.insert(0, str(file.parent))  # Lambda puts the function's folder first: siblings import as there
-        try:
-            module_spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
-            raise
-        finally:
-            sys.path.remove(str(file.parent))
-        return module
-
-    def unload(self) -> None:
-        for logical_id in self.modules:
-            sys.modules.pop(f"_hpt_emulated_{logical_id}", None)
-        self.modules.clear()
-
-
-class RoutedStream(io.TextIOBase):
-    """A ``sys.stdout``/``sys.stderr`` that sends what a thread writes inside :meth:`captured` to that block's sink,
-    and everything else to ``base``: in Lambda a function's output goes to its log, not to whoever invoked it.
-
-    One instance per stream lives for the whole process (see :meth:`install`), so loggers that bound it at a cold
-    start keep routing correctly in later emulators.
-    """
-
-    _instances: dict[str, RoutedStream] = {}
-
-    def __init__(self, base: TextIO) -> None:
-        super().__init__()
-        self.base = base
-        self._local = threading.local()
-
-    @classmethod
-    def install(cls, name: str) -> tuple[RoutedStream, TextIO]:
-        current: TextIO = getattr(sys, name)
-        stream = cls._instances.get(name) or cls._instances.setdefault(name, cls(current))
-        if current is not stream:
-            stream.base = current
-        setattr(sys, name, stream)
-        return stream, current
-
-    def uninstall(self, name: str, replaced: TextIO) -> None:
-        if getattr(sys, name) is self:
-            setattr(sys, name, replaced)
-
-    @contextmanager
-    def captured(self, sink: Callable[[str], None]) -> Iterator[None]:
-        previous = getattr(self._local, "sink", None)
-        self._local.sink = sink
-        try:
-            yield
-        finally:
-            self._local.sink = previous
-
-    def write(self, text: str) -> int:
-        sink: Callable[[str], None] | None = getattr(self._local, "sink", None)
-        if sink is None:
-            return self.base.write(text)
-        sink(text)
-        return len(text)
-
-    def flush(self) -> None:
-        self.base.flush()
-
-    def isatty(self) -> bool:
-        return self.base.isatty()
-
-    def fileno(self) -> int:
-        return self.base.fileno()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.base, "encoding", "utf-8")
+    return hook

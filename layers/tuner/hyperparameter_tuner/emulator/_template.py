@@ -1,10 +1,4 @@
-"""The SAM template as CloudFormation deploys it: parsed, expanded by AWS's own SAM translator, ready for moto.
-
-What is moto's and what is ours: the README's "Rehearse without an account". Ours here: code and layers are
-"packaged" as an S3 object that does not exist (moto is told not to check, ``VALIDATE_LAMBDA_S3``; the handlers run
-from ``CodeUri``), and each state machine's definition is read from ``DefinitionUri`` with its
-``DefinitionSubstitutions`` spelt as an ``Fn::Join`` (moto does neither).
-"""
+"""The SAM template as CloudFormation deploys it: parsed, expanded by AWS's own SAM translator, ready for moto."""
 
 from __future__ import annotations
 
@@ -28,8 +22,9 @@ NOT_IN_MOTO: dict[str, str] = {
 }
 """Resource types that moto's CloudFormation cannot create: the emulator leaves them out of the stack."""
 
-_PACKAGE = {"Bucket": "hpt-emulator-artifacts", "Key": "packaged.zip"}  # no such object: see the module docstring
-_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+# Code and layers are "packaged" as an S3 object that does not exist (moto is told not to check, see the engine);
+# the handlers run from CodeUri. A state machine's DefinitionUri is read here: moto can read neither.
+_PACKAGE = {"Bucket": "hpt-emulator-artifacts", "Key": "packaged.zip"}
 _PACKAGED = {
     "AWS::Serverless::Function": "CodeUri",
     "AWS::Serverless::LayerVersion": "ContentUri",
@@ -42,8 +37,8 @@ class EmulatorError(Exception):
 
 
 class _TemplateLoader(yaml.SafeLoader):
-    """A SafeLoader that reads CloudFormation short-form tags (with the SAM translator's own constructor) and keeps
-    dates as strings, as CloudFormation reads ``Version: 2012-10-17``."""
+    """Reads CloudFormation short-form tags (with the SAM translator's own constructor) and keeps dates as strings,
+    as CloudFormation reads ``Version: 2012-10-17``."""
 
 
 _TemplateLoader.add_multi_constructor("!", intrinsics_multi_constructor)
@@ -64,15 +59,24 @@ def loads_template(text: str) -> dict[str, Any]:
     return data
 
 
+def load_template(path: str | Path) -> Template:
+    """Read and parse a template file (YAML or JSON); :class:`EmulatorError` if it is missing or not a template."""
+    path = Path(path).resolve()
+    try:
+        body = loads_template(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise EmulatorError(f"cannot read template {path}: {exc}") from exc
+    return Template(body, path)
+
+
 class Template:
     """A parsed SAM template ``body`` read from ``path`` (relative ``CodeUri``/``DefinitionUri`` start there)."""
 
     def __init__(self, body: dict[str, Any], path: Path) -> None:
         self.body, self.path, self.base_dir = body, path, path.parent
-        resources = body.get("Resources")
-        if not isinstance(resources, dict) or not resources:
+        self.resources: dict[str, dict[str, Any]] = body.get("Resources") or {}
+        if not isinstance(self.resources, dict) or not self.resources:
             raise EmulatorError(f"{path}: the template has no Resources")
-        self.resources: dict[str, dict[str, Any]] = resources
 
     def properties(self, logical_id: str) -> dict[str, Any]:
         """A copy of a resource's unresolved properties with ``Globals`` merged in, as the SAM translator does."""
@@ -84,11 +88,8 @@ class Template:
         return merged
 
     def to_cloudformation(self, parameters: dict[str, str], region: str, account_id: str) -> dict[str, Any]:
-        """The CloudFormation template to create in moto (see the module docstring for what is changed).
-
-        Raises :class:`EmulatorError` if the translator rejects the template, or a definition cannot be read or has
-        unsubstituted placeholders.
-        """
+        """The CloudFormation template to create in moto; :class:`EmulatorError` if the translator rejects the
+        template, or a definition cannot be read or has unsubstituted placeholders."""
         from samtranslator.model.exceptions import InvalidDocumentException
         from samtranslator.translator.transform import transform
 
@@ -97,55 +98,35 @@ class Template:
         for logical_id, resource in sam["Resources"].items():
             prop = _PACKAGED.get(resource.get("Type", ""))
             props = resource.get("Properties") or {}
-            if prop is None or not isinstance(props.get(prop), str):
-                continue
-            if prop == "DefinitionUri":
-                definitions[logical_id] = self._read(logical_id, props[prop])
-            props[prop] = _PACKAGE
+            if prop is not None and isinstance(props.get(prop), str):
+                if prop == "DefinitionUri":
+                    path = self.base_dir / props[prop]
+                    try:
+                        definitions[logical_id] = path.read_text(encoding="utf-8")
+                        json.loads(definitions[logical_id])
+                    except (OSError, ValueError) as exc:
+                        raise EmulatorError(f"{logical_id}: cannot read DefinitionUri {path}: {exc}") from exc
+                props[prop] = _PACKAGE
         pseudo = {"AWS::Region": region, "AWS::AccountId": account_id, "AWS::Partition": "aws"}
         try:
             cfn: dict[str, Any] = transform(sam, {**parameters, **pseudo}, SimpleNamespace(load=dict))
         except InvalidDocumentException as exc:
             causes = "; ".join(cause.message for cause in exc.causes)
             raise EmulatorError(f"{self.path}: the SAM transform failed: {causes}") from exc
-        resources = cfn["Resources"]
-        for logical_id in [lid for lid, res in resources.items() if res["Type"] in NOT_IN_MOTO]:
-            del resources[logical_id]
+        kept = {logical_id: res for logical_id, res in cfn["Resources"].items() if res["Type"] not in NOT_IN_MOTO}
+        resources = cfn["Resources"] = kept
         for logical_id, text in definitions.items():
             props = resources[logical_id]["Properties"]
             props.pop("DefinitionS3Location", None)
             props["DefinitionString"] = _join(logical_id, text, props.pop("DefinitionSubstitutions", None) or {})
         return cfn
 
-    def _read(self, logical_id: str, uri: str) -> str:
-        path = self.base_dir / uri
-        try:
-            text = path.read_text(encoding="utf-8")
-            json.loads(text)
-        except (OSError, ValueError) as exc:
-            raise EmulatorError(f"{logical_id}: cannot read DefinitionUri {path}: {exc}") from exc
-        return text
-
 
 def _join(logical_id: str, text: str, substitutions: dict[str, Any]) -> dict[str, Any]:
     """``DefinitionSubstitutions`` as CloudFormation applies them, spelt as an ``Fn::Join`` that moto resolves."""
-    parts = _PLACEHOLDER.split(text)  # text, name, text, name, ..., text
+    parts = re.split(r"\$\{([^}]*)\}", text)  # text, name, text, name, ..., text
     missing = sorted({f"${{{name}}}" for name in parts[1::2] if name not in substitutions})
     if missing:
         raise EmulatorError(f"{logical_id}: no DefinitionSubstitutions for {', '.join(missing)}")
     pieces = [substitutions[part] if index % 2 else part for index, part in enumerate(parts)]
     return {"Fn::Join": ["", [piece for piece in pieces if piece != ""]]}
-
-
-def load_template(path: str | Path) -> Template:
-    """Read and parse a template file (YAML or JSON); :class:`EmulatorError` if it is missing or not a template."""
-    template_path = Path(path).resolve()
-    try:
-        text = template_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise EmulatorError(f"cannot read template {template_path}: {exc}") from exc
-    try:
-        body = loads_template(text)
-    except yaml.YAMLError as exc:
-        raise EmulatorError(f"{template_path} is not valid YAML: {exc}") from exc
-    return Template(body, template_path)
