@@ -89,8 +89,10 @@ def test_hpt_run_then_hpt_report_opens_offline_with_its_plots_drawn(
     # When Chromium opens it
     dom, screenshot = open_in_browser(browser, path, tmp_path)
 
-    # Then: both trainers' parameter plots and the fit-time plot are drawn; the winner is named
+    # Then: both trainers' parameter plots, the fit-time plot and the dataset's champion history (this first run
+    # promoted its winner) are drawn; the winner is named
     states = assert_every_plot_drawn(page, dom)
-    assert len(states) == 3
+    assert len(states) == 4
+    assert 'id="champion"' in dom
     assert 'class="winner-id"' in dom
     assert_png(screenshot)
