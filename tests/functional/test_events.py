@@ -41,6 +41,7 @@ def test_every_trigger_and_function_has_an_event_file() -> None:
     assert names == sorted([
         "fan_out_s3_npz.json", "fan_out_s3_csv_success.json", "fan_out_schedule.json", "fan_out_direct.json",
         "fan_out_execution_ended.json", "trainer_batch.json", "reducer.json", "promote.json", "champion.json",
+        "report_run_completed.json",
     ])
 
 

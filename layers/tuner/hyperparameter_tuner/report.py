@@ -395,6 +395,13 @@ def _rungs_section(run: Run, scored: list[tuple[Experiment, float]], rungs: Sequ
     return f'<section id="halving"><h2>Successive halving rungs</h2>{"".join(parts)}</section>'
 
 
+def _history_until(run: Run, history: Sequence[Any]) -> list[Any]:
+    """The dataset's decisions as of this run: up to and including its own decision, so the report of an older run
+    does not show what later runs decided (all of them when the run has no decision in the history)."""
+    mine = [i for i, entry in enumerate(history) if _field(entry, "run_id") == run.run_id]
+    return list(history[: mine[-1] + 1]) if mine else list(history)
+
+
 def _champion_section(run: Run, history: Sequence[Any], figures: _Figures) -> str:
     if not history:
         return ""
@@ -525,7 +532,8 @@ def render_report(
     experiments : iterable of Experiment
         The run's experiment records, in any order. Every one of them is a row of the leaderboard.
     champion_history : sequence, optional
-        The dataset's champion decisions, oldest first: :func:`~hyperparameter_tuner.champion.champion_history`'s
+        The dataset's champion decisions, oldest first (shown up to this run's own decision, when it has one):
+        :func:`~hyperparameter_tuner.champion.champion_history`'s
         records (the champion's score after each decision is plotted), or mappings or objects with ``value`` (the
         selection metric), and optionally ``run_id``, ``experiment_id``, ``decision`` (``promoted``, ``kept``, ...),
         ``decided_at`` (a datetime or ISO string) and ``perf_metric``. Omitted (no section) when ``None`` or empty.
@@ -570,7 +578,7 @@ def render_report(
         _fit_time_figure(run, scored, figures),
         _cv_figure(run, scored, figures),
         _rungs_section(run, scored, rungs, figures),
-        _champion_section(run, champion_history or [], figures),
+        _champion_section(run, _history_until(run, champion_history or []), figures),
     ]
     source = plotly_js() if plotly_source is None else plotly_source
     source = source.replace("</script", "<\\/script")  # cannot close the inline <script> early

@@ -95,11 +95,14 @@ def test_completion_event_makes_the_report_function_write_the_report(
     # Given / When a run completes in the emulated application
     run_id, published = run_to_end(emu, split)
 
-    # Then the reducer's completion event reached the Report function, once, which wrote the report in the bucket
+    # Then the reducer's completion event reached the Report function, which wrote the report in the bucket, and so
+    # did the Champion step's decision (the report is written again with the dataset's champion history)
     key = f"reports/{run_id}.html"
     (entry,) = published.entries
-    (invocation,) = emu.invocations("ReportFunction")
-    assert invocation.event["detail"]["run_id"] == run_id
+    completed, decided = emu.invocations("ReportFunction")
+    assert completed.event["detail-type"] == "Tuning Run Completed" and decided.event["detail-type"] == (
+        "Champion Promoted")
+    assert completed.event["detail"]["run_id"] == decided.event["detail"]["run_id"] == run_id
     stored = emu.s3.get_object(Bucket=emu.bucket_name, Key=key)
     assert stored["ContentType"].startswith("text/html")
     page = stored["Body"].read().decode()
@@ -110,7 +113,8 @@ def test_completion_event_makes_the_report_function_write_the_report(
     assert set(re.findall(r'<tr data-id="([^"]+)"', body)) == {e.experiment_id for e in experiments}
     assert f'<code class="winner-id">{run.winner}</code>' in page
     assert 'id="cv"' in page  # cv: 3 gives the fold-spread section
-    assert page.count('<div class="hpt-plot"') == 4  # two trainers' parameters, fit time, cv spread
+    assert 'id="champion"' in page and run.winner in page.split('id="champion"', 1)[1]  # this run's decision
+    assert page.count('<div class="hpt-plot"') == 5  # two trainers' parameters, fit time, cv spread, champion
 
     # And the template's rules send that very event to the Report function only
     results = emu.deliver_event(as_delivered(entry, emu))
