@@ -501,9 +501,10 @@ def test_cli_submit_wait_reports_an_aborted_execution_as_failed(
     config_file: Path, iris_npz: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with emulated_stack() as emulator, held_trainers(emulator) as held:
-        held.abort_once_reached()
+        aborting = held.abort_once_reached()
         code, result, err = run_cli(capsys, "submit", str(config_file), "--data", str(iris_npz), "--stack", STACK,
                                     "--wait", "--poll", "0.05", "--timeout", "60", "--json")
+        aborting.join()  # its wait for the stopped execution ends before the emulator does
 
     assert code == 1, err
     assert result["status"] == "FAILED"
