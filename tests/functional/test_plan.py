@@ -21,8 +21,8 @@ from hyperparameter_tuner.planning import Prices, make_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-ASSUMED = {"Lambda speed", "trainer cold start", "fan-out and reducer", "handler replies", "requests per experiment",
-           "no failures", "prices"}
+ASSUMED = {"Lambda speed", "trainer cold start", "fan-out and reducer", "after the reducer", "handler replies",
+           "requests per experiment", "no failures", "prices"}
 
 
 def _config(**extra: object) -> TuningConfig:
@@ -59,19 +59,21 @@ def test_time_and_cost_of_a_small_run_worked_out_by_hand() -> None:
     plan = make_plan(_config(), {"Ridge": 2.0}, "given", build_dir=None)
 
     # Then: each batch is a 4 s cold start + 2 s; at 3008 MB = 2.9375 GB: 4 * 6 * 2.9375 = 70.5 GB-s, plus the
-    # fan-out and the reducer, 2 s each at 0.5 GB: 2 GB-s. 72.5 GB-s
+    # fan-out and the reducer, 2 s each at 0.5 GB: 2 GB-s; the Champion step, 4 + 2 s at 2.9375 GB: 17.625 GB-s;
+    # two reports of 3 s at 1 GB: 6 GB-s. 96.125 GB-s
     assert plan.batches == 4
     assert plan.longest_batch_seconds == pytest.approx(6.0)
-    assert plan.wall_seconds == pytest.approx(16.0)  # one round of 6 s batches + 10 s for fan-out, map, reducer
-    assert plan.lambda_gb_seconds == pytest.approx(72.5)
+    # one round of 6 s batches + 10 s for fan-out, map, reducer + 6 s for the Champion step
+    assert plan.wall_seconds == pytest.approx(22.0)
+    assert plan.lambda_gb_seconds == pytest.approx(96.125)
     assert plan.cost_usd == pytest.approx({
-        "lambda_compute": 72.5 * 0.0000133334,  # $ per GB-s, arm64
-        "lambda_requests": 6 * 0.20e-6,  # 4 trainer + fan-out + reducer
+        "lambda_compute": 96.125 * 0.0000133334,  # $ per GB-s, arm64
+        "lambda_requests": 9 * 0.20e-6,  # 4 trainer + fan-out + reducer + champion + 2 reports
         "step_functions": 13 * 0.025e-3,  # 5 + 2 per batch * 4
         "s3": 4 * (0.005e-3 + 0.0004e-3),  # a PUT and a HEAD per experiment
         "dynamodb": 4 * (5 * 0.625e-6 + 2 * 0.125e-6),  # 5 writes and 2 reads per experiment
     })
-    assert plan.total_cost_usd == pytest.approx(0.001327972)
+    assert plan.total_cost_usd == pytest.approx(0.001643574)
 
 
 def test_prices_scale_their_own_line_only() -> None:
@@ -80,7 +82,7 @@ def test_prices_scale_their_own_line_only() -> None:
     dear = make_plan(config, {"Ridge": 2.0}, "given", build_dir=None, prices=Prices(lambda_gb_second=0.000133334))
 
     assert dear.cost_usd is not None and cheap.cost_usd is not None
-    assert dear.cost_usd["lambda_compute"] == pytest.approx(72.5 * 0.000133334)
+    assert dear.cost_usd["lambda_compute"] == pytest.approx(96.125 * 0.000133334)
     assert {k: v for k, v in dear.cost_usd.items() if k != "lambda_compute"} == pytest.approx(
         {k: v for k, v in cheap.cost_usd.items() if k != "lambda_compute"})
     assert next(a for a in dear.assumptions if a.name == "prices").value == "--prices file"
@@ -297,18 +299,20 @@ def test_halving_is_priced_per_rung_and_against_the_full_grid_by_hand() -> None:
     plan = make_plan(config, {"HistGradientBoostingRegressor": 9.0}, "given", build_dir=None,
                      rungs=plan_rungs(config))
 
-    # Then an experiment costs 1, 3 and 9 s by rung; batches 9 x (4 + 1) + 3 x (4 + 3) + (4 + 9) = 79 s,
-    # 79 * 2.9375 + 2 = 234.0625 GB-s, against every candidate at 90: 9 x (4 + 9) = 117 s, 345.6875 GB-s
+    # Then an experiment costs 1, 3 and 9 s by rung; batches 9 x (4 + 1) + 3 x (4 + 3) + (4 + 9) = 79 s; with the
+    # per-run functions (fan-out and reducer 2 GB-s, Champion 6 s x 2.9375 GB = 17.625, two 3 s reports at 1 GB = 6)
+    # and two promotions (1 s at 0.5 GB each): 79 * 2.9375 + 25.625 + 1 = 258.6875 GB-s, against every candidate
+    # at 90: 9 x (4 + 9) = 117 s, 117 * 2.9375 + 25.625 = 369.3125 GB-s
     assert plan.strategy == "halving" and plan.experiments == 13 and plan.batches == 13
     assert [(r["n_candidates"], r["n_resources"], r["batches"]) for r in plan.rungs] == [(9, 10, 9), (3, 30, 3),
                                                                                           (1, 90, 1)]
-    assert plan.lambda_gb_seconds == pytest.approx(234.0625)
-    assert plan.grid_equivalent_gb_seconds == pytest.approx(345.6875)
-    assert plan.saving == pytest.approx(1 - 234.0625 / 345.6875)
-    # One round per rung: 10 + 5 + 7 + 13 s; transitions 5 + 2 * 13 + 3 * 2 (two promotions)
-    assert plan.wall_seconds == pytest.approx(35.0)
+    assert plan.lambda_gb_seconds == pytest.approx(258.6875)
+    assert plan.grid_equivalent_gb_seconds == pytest.approx(369.3125)
+    assert plan.saving == pytest.approx(1 - 258.6875 / 369.3125)
+    # One round per rung: 10 + 5 + 7 + 13 s, and 6 s for the Champion step; transitions 5 + 2 * 13 + 3 * 2
+    assert plan.wall_seconds == pytest.approx(41.0)
     assert plan.state_transitions == 37
-    assert any(a.name == "halving cost" for a in plan.assumptions)
+    assert {"halving cost", "halving promotions"} <= {a.name for a in plan.assumptions}
 
 
 def test_halving_on_samples_without_data_prices_rung_0_and_says_so() -> None:

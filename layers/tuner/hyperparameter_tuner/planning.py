@@ -58,7 +58,11 @@ S3_PUTS_PER_EXPERIMENT = 1
 S3_GETS_PER_EXPERIMENT = 1  # the HEAD that makes a retried save harmless
 HANDLER_REPLY_BYTES = 512  # the largest reply a handler sends back into the state machine
 FAN_OUT_REDUCER_SECONDS = 2.0  # each of the fan-out and the reducer, per run
-FAN_OUT_REDUCER_MEMORY_MB = 512
+FAN_OUT_REDUCER_MEMORY_MB = 512  # also the Promote function's (the template's Globals)
+PROMOTE_SECONDS = 1.0  # halving, per promotion: one manifest read and written, the rung's records queried
+CHAMPION_WORK_SECONDS = 2.0  # after its cold start (as a trainer's): load the champion, re-score it, record
+REPORT_SECONDS = 3.0  # per report written (twice per successful run: at completion and after the decision)
+REPORT_MEMORY_MB = 1024
 RUN_OVERHEAD_SECONDS = 10.0  # fan-out, map start and reducer, added to the wall time
 
 
@@ -306,13 +310,20 @@ def make_plan(
             wall += rounds * (sum(seconds) / max(len(seconds), 1))
         longest = max(batch_seconds, default=0.0)
         trainer_seconds = sum(batch_seconds)
-        lambda_gb_seconds = trainer_seconds * gb + 2 * FAN_OUT_REDUCER_SECONDS * FAN_OUT_REDUCER_MEMORY_MB / 1024
+        champion_seconds = init_seconds + CHAMPION_WORK_SECONDS  # it loads the ML stack and the split, as a trainer
+        wall += champion_seconds  # the Champion step ends the execution; reports are written asynchronously
+        # per run, whatever the strategy: fan-out, reducer, the Champion step and two reports
+        fixed = (2 * FAN_OUT_REDUCER_SECONDS * FAN_OUT_REDUCER_MEMORY_MB / 1024 + champion_seconds * gb
+                 + 2 * REPORT_SECONDS * REPORT_MEMORY_MB / 1024)
+        promotions = (len(stages) - 1) * PROMOTE_SECONDS * FAN_OUT_REDUCER_MEMORY_MB / 1024
+        lambda_gb_seconds = trainer_seconds * gb + fixed + promotions
         if halving and rungs:
             full = [init_seconds + sum(candidate_seconds[a:b]) for a, b in plan_batches(len(grid), config)]
-            grid_gb_seconds = sum(full) * gb + 2 * FAN_OUT_REDUCER_SECONDS * FAN_OUT_REDUCER_MEMORY_MB / 1024
+            grid_gb_seconds = sum(full) * gb + fixed
         cost = {
             "lambda_compute": lambda_gb_seconds * prices.lambda_gb_second,
-            "lambda_requests": (len(ranges) + 2 + len(stages) - 1) * prices.lambda_request,
+            # trainers, fan-out, reducer, champion, two reports, and a Promote per rung after the first
+            "lambda_requests": (len(ranges) + 5 + len(stages) - 1) * prices.lambda_request,
             "step_functions": transitions * prices.state_transition,
             "s3": total * (S3_PUTS_PER_EXPERIMENT * prices.s3_put + S3_GETS_PER_EXPERIMENT * prices.s3_get),
             "dynamodb": total * (DYNAMODB_WRITES_PER_EXPERIMENT * prices.dynamodb_write
@@ -343,6 +354,9 @@ def make_plan(
             name="halving cost", value="linear in a rung's resources",
             detail="sample fits run at the last rung's resources and are scaled down for earlier rungs; every rung "
                    "after the first is priced at the mean candidate (which trainers survive is not known)"))
+        assumptions.append(Assumption(
+            name="halving promotions", value=f"{PROMOTE_SECONDS:g} s each at {FAN_OUT_REDUCER_MEMORY_MB} MB",
+            detail="the Promote function between rungs: one manifest read and written, one query"))
     saving = (1 - lambda_gb_seconds / grid_gb_seconds
               if lambda_gb_seconds is not None and grid_gb_seconds else None)
     return Plan(
@@ -370,6 +384,12 @@ def _assumptions(*, speed_factor: float, init_seconds: float, prices_given: bool
                                                      f"{FAN_OUT_REDUCER_MEMORY_MB} MB",
                    detail="their Lambda GB-seconds; the run's wall time adds "
                           f"{RUN_OVERHEAD_SECONDS:g} s for them and the map's start"),
+        Assumption(name="after the reducer", value=f"Champion {init_seconds:g} + {CHAMPION_WORK_SECONDS:g} s at the "
+                                                   f"trainer's memory; 2 reports of {REPORT_SECONDS:g} s at "
+                                                   f"{REPORT_MEMORY_MB} MB",
+                   detail="the champion step (a trainer's cold start, then loading and re-scoring one model) ends "
+                          "the execution and adds to its wall time; the Report function writes each run's report "
+                          "at completion and again after the decision"),
         Assumption(name="handler replies", value=f"<= {HANDLER_REPLY_BYTES} B",
                    detail="the largest reply a handler sends into the state machine, used by the payload check"),
         Assumption(name="requests per experiment",
