@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from .errors import ConfigError
+from .grid import check_values
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -192,7 +193,7 @@ mean 'loguniform'? (one of: loguniform, uniform, randint)
     return Distribution(name, low, high)
 
 
-def _parse_subspace(subspace: Any, location: str) -> SubSpace:
+def _parse_subspace(subspace: Any, location: str, notes: list[str]) -> SubSpace:
     if not isinstance(subspace, Mapping):
         raise ConfigError(
             f"{location}: expected a mapping of parameter -> list of values or distribution, "
@@ -210,14 +211,12 @@ def _parse_subspace(subspace: Any, location: str) -> SubSpace:
                 f"{where}: expected a list of values or a distribution spec, got {_describe(value)}"
                 f" (write [{value!r}] for a single value)"
             )
-        elif len(value) == 0:
-            raise ConfigError(f"{where}: the list of values is empty")
         else:
-            parsed[key] = list(value)
+            parsed[key] = check_values(value, where, notes)  # as a grid's: JSON values, repeats tried once
     return parsed
 
 
-def parse_space(space: Any, location: str = "params") -> SearchSpace:
+def parse_space(space: Any, location: str = "params", notes: list[str] | None = None) -> SearchSpace:
     """Validate one trainer's search space and return it in normalised list-of-dicts form.
 
     Parameters
@@ -228,11 +227,13 @@ def parse_space(space: Any, location: str = "params") -> SearchSpace:
     location : str, default="params"
         Where the space sits in the config (e.g. ``"training_params.SVC"``), used in error messages;
         subspaces of a list are named ``location[i]``.
+    notes : list of str, optional
+        Receives one line per value listed twice (lists are checked and deduplicated as a grid's are).
 
     Returns
     -------
     SearchSpace
-        A list of dicts mapping each parameter to a list of values or a :class:`Distribution`.
+        A list of dicts mapping each parameter to a list of distinct values or a :class:`Distribution`.
 
     Raises
     ------
@@ -251,12 +252,13 @@ def parse_space(space: Any, location: str = "params") -> SearchSpace:
     hyperparameter_tuner.errors.ConfigError: training_params.SVC.C: expected a list of values or a distribution \
 spec, got float 1.0 (write [1.0] for a single value)
     """
+    notes = [] if notes is None else notes
     if isinstance(space, Mapping):
-        return [_parse_subspace(_unparse(space), location)]
+        return [_parse_subspace(_unparse(space), location, notes)]
     if isinstance(space, Sequence) and not isinstance(space, str | bytes):
         if len(space) == 0:
             raise ConfigError(f"{location}: the list of parameter spaces is empty")
-        return [_parse_subspace(_unparse(sub), f"{location}[{i}]") for i, sub in enumerate(space)]
+        return [_parse_subspace(_unparse(sub), f"{location}[{i}]", notes) for i, sub in enumerate(space)]
     raise ConfigError(f"{location}: expected a mapping or a list of mappings, got {_describe(space)}")
 
 

@@ -238,10 +238,6 @@ class TuningConfig(BaseModel):
                 raise ConfigError(f"training_params: trainer {name!r} is given twice")
             if _has_distribution(spec):
                 parse_space(spec, f"training_params.{name}")  # distributions: allowed by random and halving only
-                for sub in _subgrids(spec):
-                    for param, values in sub.items():
-                        if isinstance(values, list):
-                            ParamGrid({param: values}, f"training_params.{name}")
             else:
                 ParamGrid(spec, f"training_params.{name}")  # names the key and value at fault
             resolved[name] = spec

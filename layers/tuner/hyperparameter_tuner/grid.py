@@ -23,6 +23,7 @@ __all__ = [
     "TrainingGrid",
     "canonical",
     "check_json_value",
+    "check_values",
     "decode_tagged",
     "encode_tagged",
     "expand_grid",
@@ -154,21 +155,33 @@ def _check_subgrid(subgrid: Any, where: str, notes: list[str]) -> dict[str, list
                 f"{where}.{key}: expected a list of values, got {type(values).__name__} {values!r}"
                 f" (write [{values!r}] for a single value)"
             )
-        if len(values) == 0:
-            raise ConfigError(f"{where}.{key}: the list of values is empty")
-        unique: dict[str, Any] = {}
-        repeated: dict[str, Any] = {}
-        for i, value in enumerate(values):
-            check_json_value(value, f"{where}.{key}[{i}]")
-            text = canonical(value)
-            if text in unique:
-                repeated.setdefault(text, value)
-            unique.setdefault(text, value)
-        checked[key] = list(unique.values())
-        if repeated:
-            shown = ", ".join(_short(value) for value in repeated.values())
-            notes.append(f"{where}.{key}: {shown} listed more than once; each value is tried once")
+        checked[key] = check_values(values, f"{where}.{key}", notes)
     return checked
+
+
+def check_values(values: Sequence[Any], where: str, notes: list[str]) -> list[Any]:
+    """Return one parameter's list of values with repeats dropped (noted once in ``notes``), each value checked
+    with :func:`check_json_value`.
+
+    Raises
+    ------
+    ConfigError
+        The list is empty, or a value cannot be carried in JSON; naming ``where``.
+    """
+    if len(values) == 0:
+        raise ConfigError(f"{where}: the list of values is empty")
+    unique: dict[str, Any] = {}
+    repeated: dict[str, Any] = {}
+    for i, value in enumerate(values):
+        check_json_value(value, f"{where}[{i}]")
+        text = canonical(value)
+        if text in unique:
+            repeated.setdefault(text, value)
+        unique.setdefault(text, value)
+    if repeated:
+        shown = ", ".join(_short(value) for value in repeated.values())
+        notes.append(f"{where}: {shown} listed more than once; each value is tried once")
+    return list(unique.values())
 
 
 class ParamGrid:

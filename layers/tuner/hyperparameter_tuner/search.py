@@ -147,21 +147,10 @@ class SampledCandidates:
     """
 
     def __init__(self, training_params: Any, n_iter: int, seed: int) -> None:
-        from .grid import ParamGrid
-
         self.n_iter, self.seed = n_iter, seed
         self.notes: list[str] = []
-        self._spaces: list[tuple[str, SearchSpace]] = []
-        for name, spec in training_params.items():
-            space = parse_space(spec, f"training_params.{name}")
-            for i, subspace in enumerate(space):
-                where = f"training_params.{name}" + (f"[{i}]" if len(space) > 1 else "")
-                for key, values in subspace.items():
-                    if isinstance(values, list):
-                        grid = ParamGrid({key: values}, where)
-                        self.notes.extend(grid.notes)
-                        subspace[key] = [params[key] for params in grid]
-            self._spaces.append((name, space))
+        self._spaces = [(name, parse_space(spec, f"training_params.{name}", self.notes))
+                        for name, spec in training_params.items()]
         self._sizes = [count_candidates(space, n_iter) for _, space in self._spaces]
         self._drawn: dict[int, list[dict[str, Any]]] = {}
 
