@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from hyperparameter_tuner.aws.events import dataset_of
 from hyperparameter_tuner.champion import ChampionDecision, check_dataset_name, decide
 from hyperparameter_tuner.config import parse_config
 from hyperparameter_tuner.errors import ConfigError
@@ -52,6 +53,9 @@ def test_promotion_margin_refuses_what_is_not_a_finite_number_at_least_zero(bad:
 
 def test_dataset_names_are_s3_folder_names() -> None:
     assert check_dataset_name("iris-v2.1_a=b") == "iris-v2.1_a=b"
+    # every name the S3 trigger accepts as a datasets/<dataset>/ folder, trailing '-' or '.' included
+    assert check_dataset_name("iris-") == "iris-" and check_dataset_name("v1.") == "v1."
+    assert dataset_of("datasets/iris-/split.npz") == "iris-"
     with pytest.raises(ConfigError, match=r"dataset: 'my data' is not a valid dataset name.*'my-data'"):
         check_dataset_name("my data")
     with pytest.raises(ConfigError, match="not a valid dataset name"):

@@ -416,9 +416,9 @@ def check_dataset_name(name: str) -> str:
     >>> check_dataset_name("iris-v2")
     'iris-v2'
     """
-    from .aws.events import dataset_name
+    from .aws.events import DATASET_NAME, dataset_name
 
-    if dataset_name(name) != name:
+    if not DATASET_NAME.match(name):  # the very rule of the S3 trigger's datasets/<dataset>/ folders
         raise ConfigError(f"dataset: {name!r} is not a valid dataset name (letters, digits and . _ = -, at most 128,"
                           f" starting with a letter or digit); e.g. {dataset_name(name)!r}")
     return name

@@ -44,7 +44,8 @@ CONFIG_NAMES = ("tuning.yaml", "tuning.yml", "tuning.json")
 SUCCESS_MARKER = "_SUCCESS"
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 ENDED_WITHOUT_SUCCESS = ("FAILED", "TIMED_OUT", "ABORTED")
-_DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,127}$")
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,127}$")
+"""What a dataset (a ``datasets/<dataset>/`` folder) may be called."""
 
 
 class BadEventError(ConfigError):
@@ -57,7 +58,7 @@ class ScheduleEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["schedule"]
-    dataset: str = Field(pattern=_DATASET.pattern)
+    dataset: str = Field(pattern=DATASET_NAME.pattern)
 
 
 class DirectEvent(BaseModel):
@@ -143,8 +144,8 @@ def dataset_of(key: str) -> str:
     parts = key[len(DATASETS_PREFIX) :].split("/")
     if len(parts) < 2 or not parts[0]:
         raise BadEventError(f"s3 key {key!r}: expected {DATASETS_PREFIX}<dataset>/<split>")
-    if not _DATASET.match(parts[0]):
-        raise BadEventError(f"s3 key {key!r}: dataset name {parts[0]!r} must match {_DATASET.pattern}")
+    if not DATASET_NAME.match(parts[0]):
+        raise BadEventError(f"s3 key {key!r}: dataset name {parts[0]!r} must match {DATASET_NAME.pattern}")
     return parts[0]
 
 
