@@ -30,6 +30,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from hyperparameter_tuner.champion import ChampionDecision
 from hyperparameter_tuner.records import Experiment, ExperimentStatus, Run, RunStatus
 from hyperparameter_tuner.report import PLOT_CLASS, render_report
 
@@ -49,12 +50,6 @@ TRAINERS: dict[str, dict[str, list[Any]]] = {
     "SVC": {"C": [10.0 ** k for k in range(-2, 4)], "kernel": ["linear", "rbf", "poly"], "gamma": ["scale", "auto"]},
 }
 
-
-class HalvingExperiment(Experiment):
-    """The fields successive halving adds to an experiment record (kept here until every record has them)."""
-
-    rung: int | None = None
-    n_resources: int | None = None
 
 
 def synthetic_records(n: int, seed: int = 0) -> tuple[Run, list[Experiment], list[dict[str, Any]],
@@ -78,7 +73,7 @@ def synthetic_records(n: int, seed: int = 0) -> tuple[Run, list[Experiment], lis
                                                                         "f1_macro": rng.random() * 0.05},
             "validation": {"accuracy": mean + 0.01, "f1_macro": mean}, "test": {"accuracy": mean, "f1_macro": mean},
         }  # fmt: skip
-        experiments.append(HalvingExperiment(
+        experiments.append(Experiment(
             run_id="bench", experiment_id=f"{rng.getrandbits(64):016x}", index=index, algo=algo, params=params,
             data_fingerprint="fp", status=ExperimentStatus.FAILED if failed else ExperimentStatus.SUCCEEDED,
             scores=scores, eval_split="cv", fit_time=rng.lognormvariate(-3, 1), score_time=0.001,
@@ -95,8 +90,10 @@ def synthetic_records(n: int, seed: int = 0) -> tuple[Run, list[Experiment], lis
         config={"metrics": ["accuracy", "f1_macro"], "perf_metric": "f1_macro", "cv": 5,
                 "training_params": {name: {p: v for p, v in grid.items()} for name, grid in TRAINERS.items()}},
     )  # fmt: skip
-    history = [{"run_id": f"run-{k}", "experiment_id": f"{rng.getrandbits(64):016x}", "value": 0.8 + 0.02 * k,
-                "decision": "promoted" if k % 3 == 0 else "kept", "decided_at": (start + timedelta(days=k)).isoformat()}
+    history = [ChampionDecision(dataset="bench", decision="promoted" if k % 3 == 0 else "kept", run_id=f"run-{k}",
+                                champion_experiment_id=f"{rng.getrandbits(64):016x}", perf_metric="f1_macro",
+                                direction="maximize", challenger_score=0.8 + 0.02 * k, champion_score=0.79 + 0.02 * k,
+                                decided_at=start + timedelta(days=k)).to_json()
                for k in range(8)]  # fmt: skip
     return run, experiments, history, rungs
 

@@ -13,22 +13,12 @@ from typing import Any
 
 import pytest
 
+from hyperparameter_tuner.champion import ChampionDecision
 from hyperparameter_tuner.records import Experiment, ExperimentStatus, Run, RunStatus
 from hyperparameter_tuner.report import PLOT_CLASS, ReportError, plotly_js, render_report
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEN = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-class HalvingExperiment(Experiment):
-    """An experiment record with the fields successive halving adds (present on Experiment once halving lands)."""
-
-    rung: int | None = None
-    n_resources: int | None = None
-
-
-class HalvingRun(Run):
-    rungs: list[dict[str, int]] = []
 
 
 def make_run(cls: type[Run] = Run, **fields: Any) -> Run:
@@ -190,12 +180,12 @@ def test_cv_section_shows_fold_mean_and_std() -> None:
 
 def test_halving_rungs_plot_and_table_from_hand_built_records() -> None:
     experiments = [
-        make_experiment(i, "SVC", {"C": c}, score, cls=HalvingExperiment, rung=rung, n_resources=resources)
+        make_experiment(i, "SVC", {"C": c}, score, rung=rung, n_resources=resources)
         for i, (c, score, rung, resources) in enumerate(
             [(0.1, 0.6, 0, 30), (1.0, 0.7, 0, 30), (10.0, 0.8, 0, 30), (10.0, 0.9, 1, 90)])
     ]
     rungs = [{"rung": 0, "n_candidates": 3, "n_resources": 30}, {"rung": 1, "n_candidates": 1, "n_resources": 90}]
-    run = make_run(HalvingRun, total=4, winner="exp0003", rungs=rungs)
+    run = make_run(total=4, winner="exp0003", rungs=rungs)
     page = render(run, experiments)
 
     halving = figures(page)[-1]
@@ -207,22 +197,27 @@ def test_halving_rungs_plot_and_table_from_hand_built_records() -> None:
     assert cells == ["0", "3", "30", "3", "0.8", "1", "1", "90", "1", "0.9"]
     assert "<th>rung</th>" not in page.split('id="hpt-leaderboard"')[0]
     assert '<th data-type="num" title="sort">rung</th>' in page  # the leaderboard gains rung and resources columns
-    # rungs passed explicitly win over the run's own (and work before Run has the field)
+    # rungs passed explicitly win over the run's own
     page = render(make_run(total=4), experiments, rungs=rungs[:1])
     assert page.split('<table class="rungs">', 1)[1].count("<tr>") == 2  # header + one rung
 
 
 def test_champion_history_section() -> None:
+    # champion_history's records: run-0 promoted "old" (its test score 0.91); run-1's winner did not beat it there
+    common: dict[str, Any] = {"dataset": "d", "perf_metric": "accuracy", "direction": "maximize"}
     history = [
-        {"run_id": "run-0", "experiment_id": "old", "value": 0.91, "decision": "promoted", "decided_at": "2026-11-01"},
-        {"run_id": "run-1", "experiment_id": "exp0001", "value": 0.89, "decision": "kept", "decided_at": "2026-11-30"},
+        ChampionDecision(decision="promoted", run_id="run-0", champion_experiment_id="old", challenger_score=0.91,
+                         champion_score=0.80, decided_at=datetime(2026, 11, 1, tzinfo=UTC), **common).to_json(),
+        ChampionDecision(decision="kept", run_id="run-1", champion_experiment_id="old", challenger_score=0.88,
+                         champion_score=0.89, decided_at=datetime(2026, 11, 30, tzinfo=UTC), **common).to_json(),
     ]
     page = render(make_run(winner="exp0001", total=6), grid_experiments(), champion_history=history)
 
     champion = figures(page)[-1]
     assert champion["layout"]["title"]["text"] == "Champion history of the dataset"
     drawn = {(t["name"], x, y) for t in champion["data"] for x, y in zip(t["x"], t["y"], strict=True)}
-    assert drawn == {(h["decision"], h["decided_at"], h["value"]) for h in history}
+    # each decision at the champion's score after it: the promoted challenger's, the kept champion's
+    assert drawn == {("promoted", "2026-11-01T00:00:00+00:00", 0.91), ("kept", "2026-11-30T00:00:00+00:00", 0.89)}
     table = page.split('<table class="champions">', 1)[1]
     assert "run-0" in table and "old" in table and "promoted" in table
     assert 'id="champion"' not in render(make_run(total=6), grid_experiments(), champion_history=[])

@@ -182,6 +182,17 @@ def _open_existing_store(store: str) -> Any:
     return open_store(store)
 
 
+def _local_run(store: str, run_id: str | None) -> tuple[Any, Any]:
+    """The local store's metadata tracker and its run ``run_id`` (default: the latest run)."""
+    metadata, _, _ = _open_existing_store(store)
+    if run_id is not None:
+        return metadata, metadata.get_run(run_id)
+    runs = metadata.list_runs(limit=1)
+    if not runs:
+        raise UsageError(f"--store {store}: no runs yet")
+    return metadata, runs[0]
+
+
 def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
     from .results import to_strict_json
 
@@ -209,14 +220,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         metadata: Any = _stack_tuner_metadata(args.stack, args.region)
         run = metadata.get_run(args.run_id)
     else:
-        metadata, _, _ = _open_existing_store(args.store)
-        if args.run_id is None:
-            runs = metadata.list_runs(limit=1)
-            if not runs:
-                raise UsageError(f"--store {args.store}: no runs yet")
-            run = runs[0]
-        else:
-            run = metadata.get_run(args.run_id)
+        metadata, run = _local_run(args.store, args.run_id)
     experiments = RunResult.collect(run, metadata.iter_experiments(run.run_id)).experiments
     rows = leaderboard_rows(run, experiments)[: args.top]  # best first: --top keeps the N best
     if args.csv:
@@ -438,29 +442,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.stack:
         if args.run_id is None:
             raise UsageError("report --stack needs a RUN_ID")
-        from .aws.reporting import fetch_report
+        from .aws.reporting import fetch_report, report_key
 
+        report_key(args.run_id)  # a run id that could name another key is refused before any AWS call
         resources, session = _stack(args.stack, args.region)
         page = fetch_report(session.client("s3"), resources.bucket, args.run_id)
         run_id = args.run_id
     else:
+        from .champion import champion_history
+        from .local.champions import SQLiteChampionTracker
         from .report import render_report
 
-        store = args.store or ".hpt"
-        metadata, _, _ = _open_existing_store(store)
-        if args.run_id is None:
-            runs = metadata.list_runs(limit=1)
-            if not runs:
-                raise UsageError(f"--store {store}: no runs yet")
-            run = runs[0]
-        else:
-            run = metadata.get_run(args.run_id)
+        metadata, run = _local_run(args.store or ".hpt", args.run_id)
         run_id = run.run_id
-        from .champion import champion_history
-
-        history = champion_history(run.dataset, store=store) if run.dataset else None
-        page = render_report(run, list(metadata.iter_experiments(run_id)), champion_history=history,
-                             rungs=run.rungs).encode("utf-8")
+        history = champion_history(run.dataset, SQLiteChampionTracker(metadata.db)) if run.dataset else None
+        page = render_report(run, list(metadata.iter_experiments(run_id)), champion_history=history).encode("utf-8")
     output = Path(args.output or f"report-{run_id}.html")
     try:
         output.write_bytes(page)

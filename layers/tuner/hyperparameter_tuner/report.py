@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import TunerError
 from .records import Experiment, ExperimentStatus, Run, RunStatus
-from .results import RunResult, json_safe, leaderboard_rows, run_warnings
+from .results import RunResult, json_safe, leaderboard_rows, run_warnings, to_strict_json
 
 __all__ = ["PLOT_CLASS", "ReportError", "plotly_js", "render_report"]
 
@@ -93,7 +93,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def _compact(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{key}={json.dumps(json_safe(value), default=str)}" for key, value in params.items())
+    return ", ".join(f"{key}={to_strict_json(value, indent=None)}" for key, value in params.items())
 
 
 def _script_json(payload: Any) -> str:
@@ -113,7 +113,7 @@ def _axis_type(values: Sequence[Any]) -> str:
 
 def _axis_value(value: Any, axis_type: str) -> Any:
     if axis_type == "category":
-        return json.dumps(json_safe(value), default=str) if not isinstance(value, str) else value
+        return to_strict_json(value, indent=None) if not isinstance(value, str) else value
     return value
 
 
@@ -154,7 +154,7 @@ def _summary(run: Run, result: RunResult, generated_at: datetime) -> str:
         ("started", _esc(run.created_at.isoformat(timespec="seconds"))),
         ("finished", _esc(run.finished_at.isoformat(timespec="seconds") if run.finished_at else "")),
     ]
-    search = getattr(run, "search", None)
+    search = run.search
     if isinstance(search, Mapping) and search:
         rows.append(("search", _esc(_compact(search))))
     if run.config.get("cv"):
@@ -194,7 +194,7 @@ def _leaderboard(run: Run, experiments: list[Experiment]) -> str:
     metrics = [run.perf_metric, *[m for m in metrics if m != run.perf_metric]]
     has_cv = any("cv" in e.scores for e in experiments)
     has_test = any("test" in e.scores for e in experiments) and any(e.eval_split != "test" for e in experiments)
-    has_rungs = any(getattr(e, "rung", None) is not None for e in experiments)
+    has_rungs = any(e.rung is not None for e in experiments)
     eval_split = next((e.eval_split for e in experiments), "test")
     headers: list[tuple[str, str]] = [("rank", "num"), ("experiment", "text"), ("trainer", "text")]
     if has_rungs:
@@ -213,7 +213,7 @@ def _leaderboard(run: Run, experiments: list[Experiment]) -> str:
         cells = [_num_cell(rank, str(rank) if rank is not None else ""),
                  f"<td><code>{_esc(e.experiment_id)}</code></td>", f"<td>{_esc(e.algo)}</td>"]
         if has_rungs:
-            cells += [_num_cell(getattr(e, "rung", None)), _num_cell(getattr(e, "n_resources", None))]
+            cells += [_num_cell(e.rung), _num_cell(e.n_resources)]
         cells.append(f"<td><code>{_esc(_compact(e.params))}</code></td>")
         for metric in metrics:
             value = e.metrics.get(metric)
@@ -275,7 +275,7 @@ def _param_figures(run: Run, scored: list[tuple[Experiment, float]], figures: _F
     for algo, group in _by_trainer(scored).items():
         # random_state is derived by the tuner from the seed unless the config searches it: not a parameter to read
         names = sorted({name for e, _ in group for name in e.params if name != "random_state" or name in searched})
-        varied = [n for n in names if len({json.dumps(json_safe(e.params.get(n)), default=str) for e, _ in group}) > 1]
+        varied = [n for n in names if len({to_strict_json(e.params.get(n), indent=None) for e, _ in group}) > 1]
         if not varied:
             parts.append(f'<p class="note">{_esc(algo)}: no parameter varies ({len(group)} experiment'
                          f'{"s" if len(group) != 1 else ""}); see the leaderboard.</p>')
@@ -360,7 +360,7 @@ def _cv_figure(run: Run, scored: list[tuple[Experiment, float]], figures: _Figur
 
 
 def _rungs_section(run: Run, scored: list[tuple[Experiment, float]], rungs: Sequence[Any], figures: _Figures) -> str:
-    in_rungs = [(e, v) for e, v in scored if getattr(e, "rung", None) is not None]
+    in_rungs = [(e, v) for e, v in scored if e.rung is not None]
     if not in_rungs and not rungs:
         return ""
     parts: list[str] = []
@@ -368,9 +368,9 @@ def _rungs_section(run: Run, scored: list[tuple[Experiment, float]], rungs: Sequ
         data = []
         for algo, group in _by_trainer(in_rungs).items():
             data.append({"type": "scatter", "mode": "markers", "name": algo,
-                         "x": [getattr(e, "rung", None) for e, _ in group], "y": [v for _, v in group],
-                         "text": [_hover(e, v, run.perf_metric) + f"<br>rung {getattr(e, 'rung', '')}, "
-                                  f"{getattr(e, 'n_resources', '')} resources" for e, v in group],
+                         "x": [e.rung for e, _ in group], "y": [v for _, v in group],
+                         "text": [_hover(e, v, run.perf_metric) + f"<br>rung {e.rung}, "
+                                  f"{e.n_resources} resources" for e, v in group],
                          "hoverinfo": "text", "marker": {"size": 8, "opacity": 0.75}})
         layout = {"xaxis": {"title": {"text": "rung"}, "dtick": 1},
                   "yaxis": {"title": {"text": run.perf_metric}}}
@@ -379,7 +379,7 @@ def _rungs_section(run: Run, scored: list[tuple[Experiment, float]], rungs: Sequ
     if rungs:
         recorded: dict[Any, list[float]] = {}
         for e, value in in_rungs:
-            recorded.setdefault(getattr(e, "rung", None), []).append(value)
+            recorded.setdefault(e.rung, []).append(value)
         pick = max if run.direction == "maximize" else min
         lines = []
         for entry in rungs:
@@ -407,19 +407,17 @@ def _champion_section(run: Run, history: Sequence[Any], figures: _Figures) -> st
         return ""
     points = []
     for number, entry in enumerate(history, start=1):
-        when = _field(entry, "decided_at", "at", "created_at", "time")
+        when = _field(entry, "decided_at")
         decision = str(_field(entry, "decision", default=""))
-        # champion.champion_history's records: the champion's score after the decision
-        value = _field(entry, "value", "score",
-                       default=_field(entry, "champion_score" if decision == "kept" else "challenger_score"))
         points.append({
             "order": number,
             "when": when.isoformat(timespec="seconds") if isinstance(when, datetime) else when,
             "run_id": _field(entry, "run_id", default=""),
-            "experiment_id": _field(entry, "experiment_id", "champion_experiment_id", "winner", default=""),
-            "value": _finite(value),
+            "experiment_id": _field(entry, "champion_experiment_id", default=""),
+            # the champion's score after the decision, on that run's test split (a manual promotion has none)
+            "value": _finite(_field(entry, "champion_score" if decision == "kept" else "challenger_score")),
             "decision": decision,
-            "metric": _field(entry, "perf_metric", "metric", default=run.perf_metric),
+            "metric": _field(entry, "perf_metric", default=run.perf_metric),
         })
     use_time = all(point["when"] for point in points)
     x_key = "when" if use_time else "order"
@@ -532,11 +530,10 @@ def render_report(
     experiments : iterable of Experiment
         The run's experiment records, in any order. Every one of them is a row of the leaderboard.
     champion_history : sequence, optional
-        The dataset's champion decisions, oldest first (shown up to this run's own decision, when it has one):
-        :func:`~hyperparameter_tuner.champion.champion_history`'s
-        records (the champion's score after each decision is plotted), or mappings or objects with ``value`` (the
-        selection metric), and optionally ``run_id``, ``experiment_id``, ``decision`` (``promoted``, ``kept``, ...),
-        ``decided_at`` (a datetime or ISO string) and ``perf_metric``. Omitted (no section) when ``None`` or empty.
+        The dataset's champion decisions, oldest first, as :func:`~hyperparameter_tuner.champion.champion_history`
+        returns them (mappings or :class:`~hyperparameter_tuner.champion.ChampionDecision` objects); shown up to
+        this run's own decision when it has one, each plotted at the champion's score after it. Omitted (no section)
+        when ``None`` or empty.
     rungs : sequence, optional
         Successive halving's rungs, ``[{rung, n_candidates, n_resources}]``; by default the run's own ``rungs``
         when it has them. Experiments carrying ``rung`` and ``n_resources`` are plotted by rung either way.
@@ -570,7 +567,7 @@ def render_report(
     figures = _Figures()
     scored = _scored(run, ordered)
     if rungs is None:
-        rungs = getattr(run, "rungs", None) or []
+        rungs = run.rungs
     sections = [
         _summary(run, result, generated_at or datetime.now(UTC)),
         _leaderboard(run, ordered),

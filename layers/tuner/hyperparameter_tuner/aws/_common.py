@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 
-__all__ = ["error_code", "parse_s3_uri"]
+__all__ = ["MISSING_CODES", "error_code", "parse_s3_uri"]
+
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"})
+"""botocore error codes by which S3 says an object (or its version, or bucket) is not there."""
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """The Report step: render a closed run's HTML report and keep it in the bucket at ``reports/<run_id>.html``.
 
-The Report function is subscribed to the reducer's ``Tuning Run Completed`` event; ``hpt report RUN_ID --stack NAME``
+The Report function is subscribed to the reducer's ``Tuning Run Completed`` event and to the Champion step's
+``Champion Promoted`` / ``Champion Kept`` (the report then holds the decision); ``hpt report RUN_ID --stack NAME``
 reads the object back with :func:`fetch_report`. Records come from the DynamoDB metadata tracker, like every other
 reader of a run; rendering is :func:`hyperparameter_tuner.report.render_report`.
 """
@@ -13,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ConfigError, NotFoundError, StoreError
-from ..results import RunResult
-from ._common import error_code
+from ._common import MISSING_CODES, error_code
 from .services import Services, _count
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class RunCompleted(BaseModel):
-    """The part of the ``Tuning Run Completed`` event the Report function reads: ``detail.run_id``."""
+    """The part of a ``Tuning Run Completed`` or ``Champion Promoted`` / ``Kept`` event the Report function reads:
+    ``detail.run_id``."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -86,15 +87,14 @@ def write_run_report(run_id: str, services: Services, champion_history: list[Any
 
     metadata = services.metadata()
     run = metadata.get_run(run_id)
-    result = RunResult.collect(run, metadata.iter_experiments(run_id))
+    experiments = list(metadata.iter_experiments(run_id))
     if champion_history is None and run.dataset:
         from ..champion import champion_history as read_history
         from .champions import DynamoDBChampionTracker
 
         champions = DynamoDBChampionTracker(services.settings.table_name, client=services.dynamodb)
         champion_history = read_history(run.dataset, champions)
-    page = render_report(result.run, result.experiments, champion_history=champion_history,
-                         rungs=run.rungs).encode("utf-8")
+    page = render_report(run, experiments, champion_history=champion_history).encode("utf-8")
     key = report_key(run_id)
     bucket = services.settings.bucket_name
     try:
@@ -104,7 +104,7 @@ def write_run_report(run_id: str, services: Services, champion_history: list[Any
             raise
         raise StoreError(f"s3://{bucket}/{key}: {error_code(exc)}") from exc
     _count(services, "ReportsWritten")
-    return ReportWritten(run_id=run_id, uri=f"s3://{bucket}/{key}", size=len(page), experiments=len(result.experiments))
+    return ReportWritten(run_id=run_id, uri=f"s3://{bucket}/{key}", size=len(page), experiments=len(experiments))
 
 
 def fetch_report(s3: S3Client, bucket: str, run_id: str) -> bytes:
@@ -124,7 +124,7 @@ def fetch_report(s3: S3Client, bucket: str, run_id: str) -> bytes:
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except Exception as exc:
         code = error_code(exc)
-        if code in ("NoSuchKey", "404", "NotFound"):
+        if code in MISSING_CODES:
             raise NotFoundError(
                 f"no report for run {run_id} at s3://{bucket}/{key} (the Report function writes it when the run "
                 "completes; is the run finished?)"

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import NotFoundError, StoreError
 from ..ports import ResourceVersionControl
 from ..records import ArtifactRef
-from ._common import error_code, parse_s3_uri
+from ._common import MISSING_CODES, error_code, parse_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -20,7 +20,6 @@ __all__ = ["S3VersionControl", "parse_s3_uri"]
 
 _SHA256_METADATA = "sha256"
 _NULL_VERSION = "null"  # S3's version id of objects written while versioning was off
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound", "NoSuchBucket"})
 
 
 class S3VersionControl(ResourceVersionControl):
@@ -68,7 +67,7 @@ class S3VersionControl(ResourceVersionControl):
         try:
             return dict(self.client.head_object(**kwargs))
         except ClientError as exc:
-            if error_code(exc) in _MISSING_CODES or error_code(exc) == "400" and version_id is not None:
+            if error_code(exc) in MISSING_CODES or error_code(exc) == "400" and version_id is not None:
                 return None  # missing (or a version id S3 does not know)
             raise
 
@@ -145,7 +144,7 @@ class S3VersionControl(ResourceVersionControl):
                 response = self.client.get_object(Bucket=bucket, Key=key, VersionId=ref.version_id)
             body = response["Body"].read()
         except ClientError as exc:
-            if error_code(exc) in _MISSING_CODES:
+            if error_code(exc) in MISSING_CODES:
                 raise NotFoundError(f"artifact {ref.uri} (version {ref.version_id}) not found") from exc
             raise StoreError(f"{ref.uri}: cannot read the artifact ({_describe(exc)})") from exc
         except BotoCoreError as exc:
