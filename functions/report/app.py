@@ -1,7 +1,8 @@
 """Report: render a completed run's HTML report into the bucket (``reports/<run_id>.html``).
 
 Subscribed to the reducer's ``Tuning Run Completed`` event and to the Champion step's decision events. Its own layer
-ships plotly.js; the light functions never load it. No Powertools Tracer, as in the reducer: the function's ``Tracing: Active`` still records each invocation.
+ships plotly.js; the light functions never load it. No Powertools Tracer, as in the reducer: the function's
+``Tracing: Active`` still records each invocation.
 """
 
 from __future__ import annotations

@@ -775,6 +775,14 @@ def test_champion_handler_promotes_the_first_winner_records_it_and_publishes_onc
     reduced = load_handler("reducer").lambda_handler({**load_event("reducer"), "run_id": run_id}, lambda_context)
     champion = load_handler("champion")
     event = {**load_event("champion"), "run_id": run_id}
+    loads: list[str] = []
+    load_data = champion.services.load_data
+
+    def counted_load(run: Run, *args: Any) -> Any:
+        loads.append(run.run_id)
+        return load_data(run, *args)
+
+    champion.services.load_data = counted_load
 
     # When the champion step runs (and Step Functions retries it)
     result = champion.lambda_handler(event, lambda_context)
@@ -791,6 +799,8 @@ def test_champion_handler_promotes_the_first_winner_records_it_and_publishes_onc
     assert (run.dataset, run.champion) == ("iris", decision)
     assert again == result
     assert aws.dynamodb.scan(TableName=TABLE)["Items"] == rows
+    # a first decision with the winner's recorded test score needs no split: nothing was downloaded, retry or not
+    assert loads == []
     (published,) = received(champion_queue)
     assert (published["source"], published["detail-type"]) == ("hyperparameter-tuner", "Champion Promoted")
     assert {key: published["detail"][key] for key in decision} == decision

@@ -14,6 +14,7 @@ Nothing here imports numpy or scikit-learn at module level: the light Lambdas im
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Callable
@@ -27,7 +28,11 @@ from .errors import ConfigError, IntegrityError, NotFoundError, StoreError, Tune
 from .records import ArtifactRef, Experiment, Run, RunStatus, utcnow
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from .data import SplitData
+
+    SplitSource: TypeAlias = SplitData | Callable[[], SplitData]
     from .ports import ChampionTracker, MetadataTracker, ResourceVersionControl
 
 __all__ = [
@@ -200,20 +205,27 @@ def score_champion(experiment: Experiment, version_control: ResourceVersionContr
         raise UnscoreableChampionError(f"{type(exc).__name__}: {detail}") from exc
 
 
+def _loader(data: SplitSource) -> Callable[[], SplitData]:
+    """The run's split, or a function loading it, as a function loading it once (only when a model is scored)."""
+    if callable(data):
+        return functools.cache(data)
+    return lambda: data
+
+
 def _challenger_score(winner: Experiment, perf_metric: str, version_control: ResourceVersionControl,
-                      data: SplitData, threads: int) -> float:
+                      data: Callable[[], SplitData], threads: int) -> float:
     """The winner's ``perf_metric`` on the test split: recorded (``scores.test``), else scored now
     (``score_test: false`` left the test split unscored during the run)."""
     value = winner.scores.get("test", {}).get(perf_metric)
     if value is not None:
         return value
-    return score_champion(winner, version_control, data, perf_metric, threads)
+    return score_champion(winner, version_control, data(), perf_metric, threads)
 
 
 def settle_champion(
     run: Run,
     winner: Experiment,
-    data: SplitData,
+    data: SplitSource,
     *,
     dataset: str,
     champions: ChampionTracker,
@@ -238,8 +250,10 @@ def settle_champion(
     ----------
     run, winner : Run, Experiment
         The SUCCEEDED run and its winning experiment.
-    data : SplitData
-        The run's split (its test split is the common ground).
+    data : SplitData or callable
+        The run's split (its test split is the common ground), or a function loading it: it is loaded only when a
+        model must be scored (not for a retry, a first decision, or a winner with recorded test scores against no
+        champion).
     dataset : str
         The dataset the run belongs to.
     champions, metadata, version_control
@@ -259,24 +273,39 @@ def settle_champion(
     """
     recorded = champions.get_decision(dataset, f"run:{run.run_id}")
     if recorded is not None:
-        return recorded, False
+        return recorded, False  # a retry: nothing to load or score
+    data = _loader(data)
     challenger_score = _challenger_score(winner, run.perf_metric, version_control, data, threads)
-    for _ in range(MAX_ATTEMPTS):
-        current = champions.get_champion(dataset)
+
+    def decide_against(current: Champion | None) -> tuple[ChampionDecision, Champion | None]:
         if on_view is not None:
             on_view(current)
         decision = _decide_against(current, run, winner, data, dataset, challenger_score, metadata, version_control,
                                    margin, threads)
-        promoted = decision.decision != "kept"
-        new_champion = _champion_of(run, winner, dataset, decision) if promoted else None
+        return decision, _champion_of(run, winner, dataset, decision) if decision.decision != "kept" else None
+
+    stored, proposed = _compare_and_set(champions, dataset, decide_against)
+    return stored, stored.run_id == run.run_id and stored.decided_at == proposed.decided_at
+
+
+def _compare_and_set(champions: ChampionTracker, dataset: str,
+                     decide: Callable[[Champion | None], tuple[ChampionDecision, Champion | None]]
+                     ) -> tuple[ChampionDecision, ChampionDecision]:
+    """Decide against the dataset's current champion and record the decision only if the champion is still that one
+    (its version); on a lost race, read the new champion and decide again. Returns (stored, last proposed): the
+    stored decision differs from the proposed one when a retry of the same run had recorded it already."""
+    for _ in range(MAX_ATTEMPTS):
+        current = champions.get_champion(dataset)
+        decision, new_champion = decide(current)
         stored = champions.record_decision(decision, new_champion, expected_version=current.version if current else 0)
         if stored is not None:
-            return stored, stored.run_id == run.run_id and stored.decided_at == decision.decided_at
+            return stored, decision
     raise StoreError(f"dataset {dataset!r}: the champion kept changing; no decision recorded after {MAX_ATTEMPTS}"
                      " attempts")
 
 
-def _decide_against(current: Champion | None, run: Run, winner: Experiment, data: SplitData, dataset: str,
+def _decide_against(current: Champion | None, run: Run, winner: Experiment, data: Callable[[], SplitData],
+                    dataset: str,
                     challenger_score: float, metadata: MetadataTracker, version_control: ResourceVersionControl,
                     margin: float, threads: int) -> ChampionDecision:
     common: dict[str, Any] = {
@@ -295,7 +324,7 @@ def _decide_against(current: Champion | None, run: Run, winner: Experiment, data
     try:
         if record is None:
             raise UnscoreableChampionError(f"its record in run {current.run_id} is gone")
-        champion_score = score_champion(record, version_control, data, run.perf_metric, threads)
+        champion_score = score_champion(record, version_control, data(), run.perf_metric, threads)
     except UnscoreableChampionError as exc:
         return ChampionDecision(decision="promoted", champion_experiment_id=winner.experiment_id,
                                 previous_experiment_id=previous,
@@ -339,19 +368,17 @@ def promote_manually(experiment_id: str, dataset: str, *, champions: ChampionTra
     if record.artifact is None:
         raise NotFoundError(f"experiment {experiment_id!r} has no saved model")
     run = metadata.get_run(record.run_id)
-    for _ in range(MAX_ATTEMPTS):
-        current = champions.get_champion(dataset)
+
+    def by_hand(current: Champion | None) -> tuple[ChampionDecision, Champion | None]:
         decision = ChampionDecision(
             dataset=dataset, decision="manual", champion_experiment_id=experiment_id,
             previous_experiment_id=current.experiment_id if current else None, challenger_experiment_id=experiment_id,
             challenger_score=record.scores.get("test", {}).get(run.perf_metric), perf_metric=run.perf_metric,
             direction=run.direction, reason="promoted by hand", run_id=record.run_id,
         )
-        stored = champions.record_decision(decision, _champion_of(run, record, dataset, decision),
-                                           expected_version=current.version if current else 0)
-        if stored is not None:
-            return stored
-    raise StoreError(f"dataset {dataset!r}: the champion kept changing; not promoted after {MAX_ATTEMPTS} attempts")
+        return decision, _champion_of(run, record, dataset, decision)
+
+    return _compare_and_set(champions, dataset, by_hand)[0]
 
 
 def load_champion_model(dataset: str, *, champions: ChampionTracker, metadata: MetadataTracker,
@@ -424,7 +451,7 @@ def check_dataset_name(name: str) -> str:
     return name
 
 
-def decide_run_champion(run: Run, data: SplitData, *, dataset: str, champions: ChampionTracker,
+def decide_run_champion(run: Run, data: SplitSource, *, dataset: str, champions: ChampionTracker,
                         metadata: MetadataTracker, version_control: ResourceVersionControl, margin: float = 0.0,
                         threads: int = 1) -> tuple[Run, ChampionDecision | None, bool]:
     """Settle a closed run's champion decision and record it on the run (``champion``); FAILED runs never promote.

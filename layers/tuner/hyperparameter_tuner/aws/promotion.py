@@ -69,9 +69,8 @@ def settle_run_champion(run_id: str, services: Services) -> ChampionResult:
         return ChampionResult(run_id=run_id, status=run.status.value)
     config = parse_config(run.config, f"run {run_id} config")
     tuner = services.tuner(config)
-    data = services.load_data(run, config.target, config.max_data_bytes)
     run, decision, recorded = decide_run_champion(
-        run, data, dataset=run_dataset(run),
+        run, lambda: services.load_data(run, config.target, config.max_data_bytes), dataset=run_dataset(run),
         champions=DynamoDBChampionTracker(services.settings.table_name, client=services.dynamodb),
         metadata=tuner.metadata_tracker, version_control=tuner.resource_version_control,
         margin=config.promotion_margin, threads=config.threads,
