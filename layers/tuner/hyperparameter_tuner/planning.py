@@ -255,7 +255,7 @@ def make_plan(
     Plan
         Counts, estimates, costs and checks; :attr:`Plan.assumptions` lists every figure used without measuring it.
     """
-    from .aws.workflow import BatchItem, plan_batches
+    from .aws.fan_out import BatchItem, RungState, plan_batches
 
     prices = prices or Prices()
     grid = config.grid()
@@ -277,8 +277,8 @@ def make_plan(
     if halving and rungs is None:
         checks.append(Check(name="halving rungs", ok=None,
                             detail="the rungs depend on the training rows: pass --data; rung 0 only is priced"))
-    execution_input = {"run_id": "0" * 16, "bucket": "b" * 63, "manifest_key": f"runs/{'0' * 16}/manifest.json",
-                       "max_concurrency": concurrency, "rung": 0, "last_rung": False}
+    execution_input = RungState(run_id="0" * 16, bucket="b" * 63, manifest_key=f"runs/{'0' * 16}/rung-99.json",
+                                max_concurrency=concurrency, rung=99, last_rung=False).model_dump()
     largest_item = BatchItem(run_id="0" * 16, batch=len(ranges), start=total, stop=total,
                              rung=len(stages), n_resources=10**9,
                              candidates=[10**6] * batch_size if halving else None).model_dump_json(exclude_none=True)

@@ -44,7 +44,7 @@ __all__ = [
     "BatchItem",
     "FanOutResult",
     "close_ended_run",
-    "execution_input",
+    "RungState",
     "fan_out",
     "manifest_key",
     "plan_batches",
@@ -117,11 +117,18 @@ def put_manifest(services: Services, bucket: str, key: str, items: list[BatchIte
     services.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
 
-def execution_input(run_id: str, bucket: str, key: str, concurrency: int, rung: int = 0,
-                    last_rung: bool = True) -> dict[str, Any]:
-    """The state machine's input for a rung's Map (without halving: the only one, ``last_rung`` true)."""
-    return {"run_id": run_id, "bucket": bucket, "manifest_key": key, "max_concurrency": concurrency,
-            "rung": rung, "last_rung": last_rung}
+class RungState(BaseModel):
+    """The state machine's state between rungs: what the next Map reads, and whether it is the last rung.
+
+    The fan-out's execution input has this shape (``rung`` 0); without halving ``last_rung`` is true at once.
+    """
+
+    run_id: str
+    bucket: str
+    manifest_key: str
+    max_concurrency: int
+    rung: int = 0
+    last_rung: bool = True
 
 
 def plan_batches(total: int, config: TuningConfig) -> list[tuple[int, int]]:
@@ -303,8 +310,9 @@ def _fan_out(request: RunRequest, services: Services) -> FanOutResult:
     concurrency = config.max_concurrency
     if settings.trainer_concurrency:
         concurrency = min(concurrency, settings.trainer_concurrency)
-    execution_arn = _start_execution(services, run_id, execution_input(run_id, bucket, key, concurrency, 0,
-                                                                       last_rung=len(rungs) <= 1))
+    state = RungState(run_id=run_id, bucket=bucket, manifest_key=key, max_concurrency=concurrency,
+                      last_rung=len(rungs) <= 1)
+    execution_arn = _start_execution(services, run_id, state.model_dump())
     metadata.update_run(run_id, execution_arn=execution_arn)
     _count(services, "ExperimentsPlanned", run.total)
     return FanOutResult(status="STARTED", run_id=run_id, execution_arn=execution_arn, total=run.total,

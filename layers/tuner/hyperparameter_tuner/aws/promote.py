@@ -5,31 +5,15 @@ from __future__ import annotations
 
 import json
 
-from pydantic import BaseModel
-
 from .._closing import promote_rung
 from ..config import parse_config
 from ..errors import StoreError
 from ..records import Experiment, RunStatus
 from ..search import Rung
-from .fan_out import BatchItem, manifest_key, plan_batches, put_manifest, rung_manifest
+from .fan_out import BatchItem, RungState, manifest_key, plan_batches, put_manifest, rung_manifest
 from .services import Services, _count
 
 __all__ = ["RungState", "promote_step"]
-
-
-class RungState(BaseModel):
-    """The state machine's state between rungs: what the next Map reads, and whether it is the last rung.
-
-    The fan-out's execution input has this shape (``rung`` 0); without halving ``last_rung`` is true at once.
-    """
-
-    run_id: str
-    bucket: str
-    manifest_key: str
-    max_concurrency: int
-    rung: int = 0
-    last_rung: bool = True
 
 
 def promote_step(state: RungState, services: Services) -> RungState:

@@ -61,10 +61,9 @@ def _record_batch_failures(services: Services, tuner: StepFunctionsTuner, run: R
     grid = tuner.config.grid()
     for failure in iter_batch_failures(services, run.run_id):
         cause = _describe_failure(failure)
-        # The item as the Map read it (halving: its rung and candidates), else the grid range [start, stop).
-        stored = json.loads(failure["item"]) if isinstance(failure.get("item"), str) else failure
-        item = BatchItem.model_validate({key: stored.get(key, failure.get(key)) for key in BatchItem.model_fields
-                                         if stored.get(key, failure.get(key)) is not None})
+        # The item as the Map read it (with halving, its rung and candidates); a record written before the state
+        # machine kept the item has its fields only.
+        item = BatchItem.model_validate(json.loads(failure["item"]) if "item" in failure else failure)
         error = f"trainer batch {failure['batch']} failed: {cause}"
         if isinstance(grid, SampledCandidates):
             specs = _unsampled_specs(grid, run, item)
