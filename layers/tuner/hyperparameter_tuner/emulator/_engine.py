@@ -190,6 +190,7 @@ class Emulator:
         """Start the mock; moto's Lambda and EventBridge deliver to the handlers, each in its function's sandbox."""
         from moto import mock_aws
         from moto.awslambda_simple.models import LambdaSimpleBackend
+        from moto.dynamodb.models import DynamoDBBackend
         from moto.events.models import Rule
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
@@ -218,6 +219,13 @@ class Emulator:
 
         stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
         stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
+        # moto runs a TransactWriteItems on a copy of the tables and puts the copy back: a write of another thread in
+        # between is lost when the transaction fails (two champion decisions racing). DynamoDB isolates them; here
+        # every write waits for the transaction in progress.
+        writes = threading.RLock()
+        for method in ("put_item", "update_item", "delete_item", "transact_write_items"):
+            stack.enter_context(mock.patch.object(DynamoDBBackend, method, _serialized(getattr(DynamoDBBackend, method),
+                                                                                      writes)))
         if not self.retry_sleep:  # the retrier's time.sleep records the interval instead
             no_sleep = SimpleNamespace(sleep=self.retry_sleeps.append)
             stack.enter_context(mock.patch.object(retrier_decl, "time", no_sleep))
@@ -555,5 +563,21 @@ class Emulator:
 
     def _function_named(self, function_name: str) -> FunctionSpec | None:
         """The function that a name, ARN or qualified name designates, if it is one of the template's."""
-        name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name.split(":")[0]
+        if function_name.startswith("arn:"):
+            parts = function_name.split(":")
+            if parts[2] != "lambda" or len(parts) < 7:
+                return None  # an SQS queue, an SNS topic...: not a function
+            name = parts[6]
+        else:
+            name = function_name.split(":")[0]
         return next((spec for spec in self.functions.values() if spec.name == name), None)
+
+
+def _serialized(method: Callable[..., Any], lock: threading.RLock) -> Callable[..., Any]:
+    """``method`` run under ``lock`` (see :meth:`Emulator._patch`)."""
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+
+    return locked
